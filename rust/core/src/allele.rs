@@ -1,0 +1,149 @@
+//! The VRS Allele as the annotator produces it: a location on a refget sequence and a state.
+
+use std::sync::Arc;
+
+use crate::digest::{allele_digest, location_digest, Digest};
+
+/// RLE `sequence` is kept only up to this length (vrs-python's `rle_seq_limit`, spec 2.7).
+pub const RLE_SEQUENCE_LIMIT: u64 = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// LiteralSequenceExpression.
+    Literal { sequence: Vec<u8> },
+    /// ReferenceLengthExpression; `sequence` is `None` when longer than [`RLE_SEQUENCE_LIMIT`].
+    ReferenceLength {
+        length: u64,
+        repeat_subunit_length: u64,
+        sequence: Option<Vec<u8>>,
+    },
+}
+
+impl State {
+    /// An RLE whose `sequence` follows the omission rule.
+    pub fn reference_length(length: u64, repeat_subunit_length: u64, sequence: &[u8]) -> State {
+        State::ReferenceLength {
+            length,
+            repeat_subunit_length,
+            sequence: (length <= RLE_SEQUENCE_LIMIT).then(|| sequence.to_vec()),
+        }
+    }
+
+    /// The sequence the annotator writes in `VRS_States` (none for an omitted or empty RLE one).
+    pub fn written_sequence(&self) -> Option<&[u8]> {
+        match self {
+            State::Literal { sequence } => Some(sequence),
+            State::ReferenceLength { sequence, .. } => {
+                sequence.as_deref().filter(|s| !s.is_empty())
+            }
+        }
+    }
+}
+
+/// A normalized allele before identification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NormalizedAllele {
+    pub start: u64,
+    pub end: u64,
+    pub state: State,
+}
+
+/// An identified allele, as handed to sinks (the storage layer) and written to VCF INFO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allele {
+    /// Bare digest of the Allele (`ga4gh:VA.<digest>`).
+    pub digest: Digest,
+    /// Bare digest of its SequenceLocation (`ga4gh:SL.<digest>`).
+    pub location_digest: Digest,
+    /// Refget accession, `SQ.…`.
+    pub accession: Arc<str>,
+    pub start: u64,
+    pub end: u64,
+    pub state: State,
+}
+
+impl Allele {
+    pub fn id(&self) -> String {
+        format!("ga4gh:VA.{}", self.digest)
+    }
+
+    pub fn location_id(&self) -> String {
+        format!("ga4gh:SL.{}", self.location_digest)
+    }
+
+    /// vrs-python's `model_dump_json(exclude_none=True)` of the Allele (spec 1.5): the form the
+    /// registry stores and serves.
+    pub fn to_json(&self) -> String {
+        let mut state = String::new();
+        match &self.state {
+            State::Literal { sequence } => {
+                state.push_str(r#"{"type":"LiteralSequenceExpression","sequence":""#);
+                state.push_str(ascii(sequence));
+                state.push_str("\"}");
+            }
+            State::ReferenceLength {
+                length,
+                repeat_subunit_length,
+                sequence,
+            } => {
+                state.push_str(r#"{"type":"ReferenceLengthExpression","length":"#);
+                state.push_str(&length.to_string());
+                if let Some(seq) = sequence {
+                    state.push_str(r#","sequence":""#);
+                    state.push_str(ascii(seq));
+                    state.push('"');
+                }
+                state.push_str(r#","repeatSubunitLength":"#);
+                state.push_str(&repeat_subunit_length.to_string());
+                state.push('}');
+            }
+        }
+        format!(
+            concat!(
+                r#"{{"id":"ga4gh:VA.{va}","type":"Allele","digest":"{va}","location":{{"#,
+                r#""id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","#,
+                r#""sequenceReference":{{"type":"SequenceReference","refgetAccession":"{acc}"}},"#,
+                r#""start":{start},"end":{end}}},"state":{state}}}"#
+            ),
+            va = self.digest,
+            sl = self.location_digest,
+            acc = self.accession,
+            start = self.start,
+            end = self.end,
+            state = state,
+        )
+    }
+}
+
+fn ascii(bytes: &[u8]) -> &str {
+    // Sequences are validated IUPAC letters before they get here.
+    std::str::from_utf8(bytes).unwrap_or("")
+}
+
+/// Computes the identifiers of a normalized allele. `buf` is a scratch buffer reused across calls;
+/// `cached_location` lets the caller reuse the SequenceLocation digest of the previous allele of
+/// the same record when the interval is the same (REF and SNV ALT share one).
+pub fn identify(
+    buf: &mut Vec<u8>,
+    accession: &Arc<str>,
+    allele: NormalizedAllele,
+    cached_location: &mut Option<(u64, u64, Digest)>,
+) -> Allele {
+    let location = match cached_location {
+        Some((s, e, d)) if *s == allele.start && *e == allele.end => *d,
+        _ => {
+            let d = location_digest(buf, accession, allele.start, allele.end);
+            *cached_location = Some((allele.start, allele.end, d));
+            d
+        }
+    };
+    let digest = allele_digest(buf, &location, &allele.state);
+    Allele {
+        digest,
+        location_digest: location,
+        accession: accession.clone(),
+        start: allele.start,
+        end: allele.end,
+        state: allele.state,
+    }
+}

@@ -1,0 +1,11 @@
+//! AnyVar's core: GA4GH VRS normalization and identifiers, reference sequence access, and
+//! streaming VCF annotation. No Python here; `rust/python` binds it.
+
+pub mod allele;
+pub mod digest;
+pub mod error;
+pub mod normalize;
+pub mod sequence;
+pub mod vcf;
+
+pub use error::{Error, Result};

@@ -1,0 +1,193 @@
+//! Reference sequences: where they come from (a SeqRepo instance or a FASTA file, chosen by a URI
+//! as in AnyVar's `SEQREPO_DATAPROXY_URI`), how an alias like `GRCh38:chr1` resolves to a refget
+//! accession, and windowed reading with a small per-worker block cache. Nothing here loads a whole
+//! sequence into memory.
+
+mod fasta;
+mod files;
+mod seqrepo;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use self::files::{ContigView, SequenceReader};
+use self::files::SequenceFile;
+use crate::error::{Error, Result};
+
+/// One sequence of a source.
+#[derive(Debug)]
+pub struct Contig {
+    /// Unique within its source; keys the block caches.
+    pub(crate) id: u32,
+    /// Refget accession, `SQ.…`.
+    pub accession: Arc<str>,
+    pub length: u64,
+    pub(crate) file: Arc<SequenceFile>,
+    /// Record name inside `file` (the SeqRepo `seq_id`, or the FASTA contig name).
+    pub(crate) name: String,
+}
+
+enum Kind {
+    SeqRepo(seqrepo::SeqRepo),
+    Fasta(fasta::FastaAliases),
+}
+
+/// A source of reference sequences, shared by all workers of a run (and across runs).
+pub struct SequenceSource {
+    uri: String,
+    kind: Kind,
+    resolved: Mutex<HashMap<(String, String), Option<Arc<Contig>>>>,
+}
+
+impl std::fmt::Debug for SequenceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequenceSource").field("uri", &self.uri).finish()
+    }
+}
+
+/// What a URI names.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    SeqRepo(PathBuf),
+    Fasta { path: PathBuf, assembly: String },
+}
+
+fn parse_uri(uri: &str) -> Result<Location> {
+    let (scheme, rest) = uri
+        .split_once(':')
+        .ok_or_else(|| Error::source(uri, "not a URI: expected seqrepo+file:///path or fasta+file:///path.fa"))?;
+    // `x+file:///abs` and `x+:relative` are the two forms AnyVar documents.
+    let path_part = match rest.strip_prefix("//") {
+        Some(after) => after.strip_prefix("localhost").unwrap_or(after),
+        None => rest,
+    };
+    let (path_part, query) = match path_part.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_part, None),
+    };
+    if path_part.is_empty() {
+        return Err(Error::source(uri, "the URI names no path"));
+    }
+    let path = PathBuf::from(path_part);
+    match scheme {
+        "seqrepo+file" | "seqrepo+" | "seqrepo" => Ok(Location::SeqRepo(path)),
+        "fasta+file" | "fasta+" | "fasta" => {
+            let mut assembly = "GRCh38".to_string();
+            for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some(("assembly", value)) if !value.is_empty() => assembly = value.to_string(),
+                    _ => {
+                        return Err(Error::source(
+                            uri,
+                            format!("unknown URI parameter {pair:?}; only assembly=NAME is understood"),
+                        ))
+                    }
+                }
+            }
+            Ok(Location::Fasta { path, assembly })
+        }
+        "seqrepo+http" | "seqrepo+https" => Err(Error::source(
+            uri,
+            "the SeqRepo REST service is not supported; point at a SeqRepo instance directory \
+             (seqrepo+file:///path/to/instance) or a FASTA file (fasta+file:///path/ref.fa)",
+        )),
+        other => Err(Error::source(
+            uri,
+            format!("unknown scheme {other:?}; use seqrepo+file:///path/to/instance, seqrepo+:relative/path or fasta+file:///path/ref.fa?assembly=GRCh38"),
+        )),
+    }
+}
+
+impl SequenceSource {
+    /// Opens the source a URI names. `cache_dir` is where derived files (FASTA refget digests)
+    /// go when they cannot be written beside the FASTA.
+    pub fn open(uri: &str, cache_dir: Option<&Path>) -> Result<SequenceSource> {
+        let kind = match parse_uri(uri)? {
+            Location::SeqRepo(path) => Kind::SeqRepo(seqrepo::SeqRepo::open(uri, &path)?),
+            Location::Fasta { path, assembly } => {
+                Kind::Fasta(fasta::FastaAliases::open(uri, &path, &assembly, cache_dir)?)
+            }
+        };
+        Ok(SequenceSource {
+            uri: uri.to_string(),
+            kind,
+            resolved: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Resolves `namespace:alias` (e.g. `GRCh38`, `chr1`; `refseq`, `NC_000001.11`; `ga4gh`,
+    /// `SQ.…`). Unknown names are `Ok(None)`, never an error.
+    pub fn resolve(&self, namespace: &str, alias: &str) -> Result<Option<Arc<Contig>>> {
+        let key = (namespace.to_string(), alias.to_string());
+        if let Some(hit) = self.resolved.lock().expect("resolve cache").get(&key) {
+            return Ok(hit.clone());
+        }
+        let found = match &self.kind {
+            Kind::SeqRepo(repo) => repo.resolve(namespace, alias)?,
+            Kind::Fasta(fasta) => fasta.resolve(namespace, alias),
+        };
+        self.resolved
+            .lock()
+            .expect("resolve cache")
+            .insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Resolves a sequence name in the `namespace:alias` form vrs-python uses (`GRCh38:chr1`).
+    pub fn resolve_name(&self, name: &str) -> Result<Option<Arc<Contig>>> {
+        match name.split_once(':') {
+            Some((ns, alias)) if !alias.contains(':') => self.resolve(ns, alias),
+            _ => Ok(None),
+        }
+    }
+
+    /// A reader for one worker thread: its own file handles and block cache.
+    pub fn reader(&self) -> SequenceReader {
+        SequenceReader::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_forms() {
+        assert_eq!(
+            parse_uri("seqrepo+file:///data/seqrepo/2024-12-20").unwrap(),
+            Location::SeqRepo("/data/seqrepo/2024-12-20".into())
+        );
+        assert_eq!(
+            parse_uri("seqrepo+:relative/path").unwrap(),
+            Location::SeqRepo("relative/path".into())
+        );
+        assert_eq!(
+            parse_uri("fasta+file:///ref/hg38.fa.gz?assembly=GRCh37").unwrap(),
+            Location::Fasta {
+                path: "/ref/hg38.fa.gz".into(),
+                assembly: "GRCh37".into()
+            }
+        );
+        assert_eq!(
+            parse_uri("fasta+:ref.fa").unwrap(),
+            Location::Fasta {
+                path: "ref.fa".into(),
+                assembly: "GRCh38".into()
+            }
+        );
+        for bad in [
+            "seqrepo+http://localhost:5000/seqrepo",
+            "s3://bucket/x",
+            "/just/a/path",
+            "fasta+file:///r.fa?species=human",
+            "seqrepo+file://",
+        ] {
+            assert!(parse_uri(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! VCF annotation with VRS identifiers: a streaming, parallel pipeline.
+//!
+//! A reader thread cuts the input into chunks of whole lines; chunks are annotated on a rayon pool
+//! sized by `threads`; the calling thread writes results in input order, hands computed alleles to
+//! the sink, and reports progress. At most a few chunks are in flight, so memory stays flat
+//! whatever the input size.
+
+mod io;
+mod record;
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
+
+pub use self::io::{Compression, Input, Output};
+pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
+use self::io::{open_input, OutputFile};
+use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
+use crate::allele::Allele;
+use crate::error::{Error, Result};
+use crate::sequence::SequenceSource;
+
+/// The VRS model version written into the header.
+pub const VRS_VERSION: &str = "2.0.1";
+/// Bytes of input per chunk of work.
+const CHUNK_BYTES: usize = 512 * 1024;
+/// How often progress is reported (and cancellation checked).
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Debug)]
+pub struct AnnotateOptions {
+    pub record: RecordOptions,
+    /// Worker threads for annotation and for BGZF (de)compression.
+    pub threads: usize,
+    pub compression: Compression,
+    /// Write a tabix index beside BGZF output.
+    pub tabix: bool,
+    /// Implementation and version named in the header bracket (`AnyVar version=…`).
+    pub producer: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub records: u64,
+    pub bytes_read: u64,
+    pub total_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Data lines read.
+    pub records: u64,
+    /// Alleles computed (REF and ALT; duplicates counted).
+    pub alleles: u64,
+    /// Records that got a `VRS_Error`.
+    pub errors: u64,
+    pub seconds: f64,
+}
+
+/// Receives every computed allele, in input order, in batches (the registry's bulk loader).
+pub trait AlleleSink {
+    fn put(&mut self, alleles: &[Allele]) -> std::result::Result<(), String>;
+}
+
+/// The header lines the annotator adds (spec 3.6), with `N`/`D` chosen by `for_ref`.
+pub fn vrs_header_lines(options: &AnnotateOptions) -> String {
+    let (n, d) = if options.record.for_ref {
+        ("R", "REF and ALT")
+    } else {
+        ("A", "ALT")
+    };
+    let mut s = format!(
+        "##INFO=<ID=VRS_Allele_IDs,Number={n},Type=String,Description=\"The computed identifiers for the GA4GH VRS Alleles corresponding to the GT indexes of the {d} alleles [VRS version={VRS_VERSION};{}]\">\n\
+         ##INFO=<ID=VRS_Error,Number=.,Type=String,Description=\"If an error occurred computing a VRS Identifier, the error message\">\n",
+        options.producer
+    );
+    if options.record.vrs_attributes {
+        for (id, ty, what) in [
+            ("VRS_Starts", "Integer", "Interresidue coordinates used as the location starts"),
+            ("VRS_Ends", "Integer", "Interresidue coordinates used as the location ends"),
+            ("VRS_States", "String", "The literal sequence states used"),
+            ("VRS_Lengths", "Integer", "The length values from ReferenceLengthExpression states"),
+            ("VRS_RepeatSubunitLengths", "Integer", "The repeatSubunitLength values from ReferenceLengthExpression states"),
+        ] {
+            s.push_str(&format!(
+                "##INFO=<ID={id},Number={n},Type={ty},Description=\"{what} for the GA4GH VRS Alleles corresponding to the GT indexes of the {d} alleles\">\n"
+            ));
+        }
+    }
+    s
+}
+
+fn is_old_vrs_header(line: &[u8]) -> bool {
+    VRS_KEYS.iter().any(|k| {
+        line.strip_prefix(b"##INFO=<ID=")
+            .and_then(|rest| rest.strip_prefix(k.as_bytes()))
+            .is_some_and(|rest| rest.first() == Some(&b','))
+    })
+}
+
+fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, line_no: u64) -> Result<usize> {
+    reader.read_until(b'\n', buf).map_err(|e| read_error(line_no, e))
+}
+
+fn read_error(line: u64, e: std::io::Error) -> Error {
+    let message = match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "the compressed input is truncated".to_string(),
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
+            format!("the compressed input is corrupt ({e})")
+        }
+        _ => return Error::io(format!("reading the input at line {line}"), e),
+    };
+    invalid(line, message)
+}
+
+/// Reads the header, checks it is a VCF header, and returns it rewritten (old VRS INFO lines
+/// dropped, ours added before `#CHROM`) with the number of lines read.
+fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(Vec<u8>, u64)> {
+    let head = reader.fill_buf().map_err(|e| read_error(1, e))?;
+    if head.is_empty() {
+        return Err(invalid(1, "the input is empty; a VCF starts with a ##fileformat=VCFv4.x line"));
+    }
+    if !head.starts_with(&b"##fileformat=VCF"[..head.len().min(16)]) || head.len() < 16 && !head.contains(&b'\n') {
+        return Err(invalid(1, "not a VCF: the first line must be ##fileformat=VCFv4.x"));
+    }
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        line_no += 1;
+        if read_line(reader, &mut line, line_no)? == 0 {
+            return Err(invalid(line_no, "the header has no #CHROM line"));
+        }
+        if line_no == 1 && !line.starts_with(b"##fileformat=VCF") {
+            return Err(invalid(1, "not a VCF: the first line must be ##fileformat=VCFv4.x"));
+        }
+        if line.starts_with(b"#CHROM") {
+            out.extend_from_slice(vrs_header_lines(options).as_bytes());
+            out.extend_from_slice(&line);
+            if !line.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+            return Ok((out, line_no));
+        }
+        if !line.starts_with(b"##") {
+            return Err(invalid(line_no, "expected a ## header line or the #CHROM line before the data"));
+        }
+        if !is_old_vrs_header(&line) {
+            out.extend_from_slice(&line);
+        }
+    }
+}
+
+struct Chunk {
+    seq: u64,
+    first_line: u64,
+    data: Vec<u8>,
+}
+
+struct ChunkResult {
+    text: Vec<u8>,
+    alleles: Vec<Allele>,
+    records: u64,
+    computed: u64,
+    errors: u64,
+}
+
+/// Reader thread: whole lines, about `CHUNK_BYTES` at a time.
+fn read_chunks(
+    mut reader: Box<dyn BufRead + Send>,
+    mut line_no: u64,
+    tx: crossbeam_channel::Sender<Result<Chunk>>,
+) {
+    let mut seq = 0;
+    loop {
+        let mut data = Vec::with_capacity(CHUNK_BYTES + 4096);
+        let first_line = line_no + 1;
+        while data.len() < CHUNK_BYTES {
+            match reader.read_until(b'\n', &mut data) {
+                Ok(0) => break,
+                Ok(_) => line_no += 1,
+                Err(e) => {
+                    let _ = tx.send(Err(read_error(line_no + 1, e)));
+                    return;
+                }
+            }
+        }
+        if data.is_empty() {
+            return;
+        }
+        let last = data.len() < CHUNK_BYTES;
+        if tx.send(Ok(Chunk { seq, first_line, data })).is_err() || last {
+            return;
+        }
+        seq += 1;
+    }
+}
+
+fn annotate_chunk(annotator: &mut Annotator, chunk: &Chunk, options: &AnnotateOptions, collect: bool) -> Result<ChunkResult> {
+    let mut out = ChunkResult {
+        text: Vec::with_capacity(chunk.data.len() * 2 + 1024),
+        alleles: Vec::new(),
+        records: 0,
+        computed: 0,
+        errors: 0,
+    };
+    let mut line_no = chunk.first_line;
+    for raw in chunk.data.split_inclusive(|b| *b == b'\n') {
+        let this_line = line_no;
+        line_no += 1;
+        let (line, ending): (&[u8], &[u8]) = match raw {
+            [l @ .., b'\r', b'\n'] => (l, b"\r\n"),
+            [l @ .., b'\n'] => (l, b"\n"),
+            l => (l, b"\n"),
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if line.starts_with(b"#") {
+            return Err(invalid(this_line, "a header line after the #CHROM line"));
+        }
+        let cols = Columns::split(line).map_err(|found| {
+            invalid(
+                this_line,
+                format!("expected at least 8 tab-separated columns (CHROM POS ID REF ALT QUAL FILTER INFO), found {found}"),
+            )
+        })?;
+        let pos = cols.get(line, 1);
+        if pos.is_empty() || !pos.iter().all(u8::is_ascii_digit) {
+            return Err(invalid(
+                this_line,
+                format!("POS {:?} is not a number", String::from_utf8_lossy(pos)),
+            ));
+        }
+        out.records += 1;
+        let outcome = annotator.annotate(cols.get(line, 0), pos, cols.get(line, 3), cols.get(line, 4))?;
+        let (info_start, info_end) = cols.bounds[7];
+        out.text.extend_from_slice(&line[..info_start]);
+        let had_info = write_info_without_vrs(&line[info_start..info_end], &mut out.text);
+        match outcome {
+            Outcome::Error(message) => {
+                out.errors += 1;
+                if had_info {
+                    out.text.push(b';');
+                }
+                out.text.extend_from_slice(b"VRS_Error=");
+                escape_error(&message, &mut out.text);
+            }
+            Outcome::Alleles => {
+                let entries = annotator.entries();
+                if entries.is_empty() {
+                    // ALT `.` without REF: nothing to add (vrs-python writes `-127`, spec 6.3).
+                    if !had_info {
+                        out.text.push(b'.');
+                    }
+                } else {
+                    if had_info {
+                        out.text.push(b';');
+                    }
+                    write_vrs_info(entries, options.record.vrs_attributes, &mut out.text);
+                }
+                for allele in entries.iter().flatten() {
+                    out.computed += 1;
+                    if collect {
+                        out.alleles.push(allele.clone());
+                    }
+                }
+            }
+        }
+        out.text.extend_from_slice(&line[info_end..]);
+        out.text.extend_from_slice(ending);
+    }
+    Ok(out)
+}
+
+/// Annotates `input` into `output`. `progress` is called from this thread at most every 200 ms
+/// and once at the end; returning an error cancels the run. On any error the output file is not
+/// left behind.
+pub fn annotate_vcf(
+    source: &SequenceSource,
+    input: &Input,
+    output: &Output,
+    options: &AnnotateOptions,
+    mut sink: Option<&mut dyn AlleleSink>,
+    progress: &mut dyn FnMut(&Progress) -> Result<()>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let threads = options.threads.max(1);
+    let opened = open_input(input, threads)?;
+    let bytes_read = opened.bytes_read.clone();
+    let mut reader = opened.reader;
+    let (header, header_lines) = read_header(&mut *reader, options)?;
+    let mut out = OutputFile::create(output, options.compression, threads)?;
+    out.write_all(&header)?;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("anyvar-annotate-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} threads: {e}")))?;
+    let annotators: Mutex<Vec<Annotator>> = Mutex::new(Vec::new());
+    let collect = sink.is_some();
+    let max_in_flight = threads * 2 + 1;
+    let mut summary = Summary::default();
+    let report = |records: u64| Progress {
+        records,
+        bytes_read: bytes_read.load(Ordering::Relaxed),
+        total_bytes: opened.total_bytes,
+    };
+
+    let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(max_in_flight);
+    // Not a scoped thread: if the run stops early, a reader blocked on a slow input (a pipe) must
+    // not hold the caller; it ends by itself at its next send.
+    let reader_thread = std::thread::Builder::new()
+        .name("anyvar-read".into())
+        .spawn(move || read_chunks(reader, header_lines, chunk_tx))
+        .map_err(|e| Error::io("cannot start the reader thread", e))?;
+
+    let result = pool.in_place_scope(|scope| -> Result<()> {
+        let (result_tx, result_rx) = unbounded::<(u64, Result<ChunkResult>)>();
+        let mut in_flight = 0usize;
+        let mut reader_done = false;
+        let mut next = 0u64;
+        let mut pending: BTreeMap<u64, ChunkResult> = BTreeMap::new();
+        let mut last_report = Instant::now();
+        let none: Receiver<Result<Chunk>> = never();
+        loop {
+            if reader_done && in_flight == 0 {
+                return Ok(());
+            }
+            let chunks = if !reader_done && in_flight < max_in_flight { &chunk_rx } else { &none };
+            select! {
+                recv(chunks) -> msg => match msg {
+                    Ok(Ok(chunk)) => {
+                        in_flight += 1;
+                        let tx = result_tx.clone();
+                        let annotators = &annotators;
+                        scope.spawn(move |_| {
+                            let mut annotator = annotators.lock().expect("annotators").pop()
+                                .unwrap_or_else(|| Annotator::new(source, &options.record));
+                            let r = annotate_chunk(&mut annotator, &chunk, options, collect);
+                            annotators.lock().expect("annotators").push(annotator);
+                            let _ = tx.send((chunk.seq, r));
+                        });
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => reader_done = true,
+                },
+                recv(result_rx) -> msg => {
+                    let (seq, r) = msg.expect("we hold a sender");
+                    in_flight -= 1;
+                    pending.insert(seq, r?);
+                    while let Some(done) = pending.remove(&next) {
+                        out.write_all(&done.text)?;
+                        if let Some(sink) = sink.as_mut() {
+                            if !done.alleles.is_empty() {
+                                sink.put(&done.alleles).map_err(Error::Sink)?;
+                            }
+                        }
+                        summary.records += done.records;
+                        summary.alleles += done.computed;
+                        summary.errors += done.errors;
+                        next += 1;
+                    }
+                },
+                default(PROGRESS_EVERY) => {},
+            }
+            if last_report.elapsed() >= PROGRESS_EVERY {
+                last_report = Instant::now();
+                progress(&report(summary.records))?;
+            }
+        }
+    });
+    drop(chunk_rx);
+    result?;
+    let _ = reader_thread.join();
+    out.commit(options.tabix)?;
+    progress(&report(summary.records))?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}

@@ -1,0 +1,440 @@
+//! One VCF data line: split the columns, compute the VRS alleles of REF and each ALT exactly as
+//! vrs-python's annotator does (spec 3.2–3.5), and rewrite INFO. Everything but INFO is copied
+//! byte for byte.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use memchr::memchr_iter;
+
+use crate::allele::{identify, Allele};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::normalize::{normalize, Reference};
+use crate::sequence::{Contig, SequenceReader, SequenceSource};
+
+/// INFO keys this annotator owns: old values are dropped when a file is annotated again.
+pub const VRS_KEYS: [&str; 7] = [
+    "VRS_Allele_IDs",
+    "VRS_Error",
+    "VRS_Starts",
+    "VRS_Ends",
+    "VRS_States",
+    "VRS_Lengths",
+    "VRS_RepeatSubunitLengths",
+];
+
+#[derive(Clone, Debug)]
+pub struct RecordOptions {
+    pub assembly: String,
+    pub for_ref: bool,
+    pub vrs_attributes: bool,
+    pub require_validation: bool,
+}
+
+/// Per-worker state: sequence reader with its cache, resolved contigs and scratch buffers.
+pub struct Annotator<'s> {
+    source: &'s SequenceSource,
+    options: &'s RecordOptions,
+    reader: SequenceReader,
+    contigs: HashMap<Vec<u8>, Option<Arc<Contig>>>,
+    digest_buf: Vec<u8>,
+    slice: Vec<u8>,
+    upper: Vec<u8>,
+    expr: Vec<u8>,
+    entries: Vec<Option<Allele>>,
+}
+
+/// What one record's annotation came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// One entry per annotated allele (REF first when `for_ref`), `None` for "no allele".
+    Alleles,
+    /// The record's single `VRS_Error` message (unescaped).
+    Error(String),
+}
+
+/// The IUPAC letters vrs-python's gnomAD-style pattern accepts (case-insensitive).
+fn is_allele_letter(b: u8) -> bool {
+    matches!(
+        b.to_ascii_uppercase(),
+        b'A' | b'C' | b'G' | b'T' | b'U' | b'R' | b'Y' | b'K' | b'M' | b'S' | b'W' | b'B' | b'D' | b'H' | b'V' | b'N'
+    )
+}
+
+/// vrs-python's `(?P<chr>[^-]+)-(?P<pos>\d+)-(?P<ref>[ACGTURYKMSWBDHVN]+)-(?P<alt>[ACGTURYKMSWBDHVN]+)`
+/// with `re.match`: anchored at the start only, so anything after the ALT letters is ignored.
+/// None of the classes contains `-`, so greedy matching never needs to backtrack.
+fn parse_expression(s: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
+    let dash = memchr::memchr(b'-', s)?;
+    let (chr, rest) = (&s[..dash], &s[dash + 1..]);
+    if chr.is_empty() {
+        return None;
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || rest.get(digits) != Some(&b'-') {
+        return None;
+    }
+    let (pos, rest) = (&rest[..digits], &rest[digits + 1..]);
+    let letters = rest.iter().take_while(|b| is_allele_letter(**b)).count();
+    if letters == 0 || rest.get(letters) != Some(&b'-') {
+        return None;
+    }
+    let (reference, rest) = (&rest[..letters], &rest[letters + 1..]);
+    let letters = rest.iter().take_while(|b| is_allele_letter(**b)).count();
+    if letters == 0 {
+        return None;
+    }
+    Some((chr, pos, reference, &rest[..letters]))
+}
+
+/// Breakend ALTs (`G]chr2:10]`, `[chr2:5[A`, single breakends `G.`/`.G`) are no allele. vrs-python
+/// turns those that start with bases into the bases alone (spec 3.8.1); we do not (spec 6.3).
+fn is_breakend(alt: &[u8]) -> bool {
+    alt.contains(&b'[')
+        || alt.contains(&b']')
+        || (alt.len() > 1 && (alt[0] == b'.' || alt[alt.len() - 1] == b'.'))
+}
+
+impl<'s> Annotator<'s> {
+    pub fn new(source: &'s SequenceSource, options: &'s RecordOptions) -> Self {
+        Annotator {
+            source,
+            options,
+            reader: source.reader(),
+            contigs: HashMap::new(),
+            digest_buf: Vec::with_capacity(256),
+            slice: Vec::new(),
+            upper: Vec::new(),
+            expr: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The alleles of the last [`Annotator::annotate`] that returned [`Outcome::Alleles`].
+    pub fn entries(&self) -> &[Option<Allele>] {
+        &self.entries
+    }
+
+    fn contig(&mut self, chr: &[u8]) -> Result<Option<Arc<Contig>>> {
+        if let Some(hit) = self.contigs.get(chr) {
+            return Ok(hit.clone());
+        }
+        let found = match std::str::from_utf8(chr) {
+            // A `:` in CHROM makes `assembly:CHROM` unparseable for the data proxy.
+            Ok(name) if !name.contains(':') => self.source.resolve(&self.options.assembly, name)?,
+            _ => None,
+        };
+        self.contigs.insert(chr.to_vec(), found.clone());
+        Ok(found)
+    }
+
+    /// Annotates one record given its CHROM, POS (digits), REF and ALT columns.
+    /// `Err` is reserved for failures of the sequence source itself (they stop the run).
+    pub fn annotate(&mut self, chrom: &[u8], pos: &[u8], reference: &[u8], alts: &[u8]) -> Result<Outcome> {
+        self.entries.clear();
+        let mut location: Option<(u64, u64, Digest)> = None;
+        if self.options.for_ref {
+            match self.allele(chrom, pos, reference, reference, &mut location)? {
+                Ok(a) => self.entries.push(a),
+                Err(message) => return Ok(Outcome::Error(message)),
+            }
+        }
+        if alts != b"." {
+            let star_outside_alts = chrom.contains(&b'*') || reference.contains(&b'*');
+            for alt in alts.split(|b| *b == b',') {
+                if star_outside_alts || alt.contains(&b'*') || is_breakend(alt) {
+                    self.entries.push(None);
+                    continue;
+                }
+                match self.allele(chrom, pos, reference, alt, &mut location)? {
+                    Ok(a) => self.entries.push(a),
+                    Err(message) => return Ok(Outcome::Error(message)),
+                }
+            }
+        }
+        Ok(Outcome::Alleles)
+    }
+
+    /// Builds one allele: parse, resolve, validate, normalize, identify. The inner `Err` is a
+    /// record-level error message (the record's `VRS_Error`).
+    fn allele(
+        &mut self,
+        chrom: &[u8],
+        pos: &[u8],
+        reference: &[u8],
+        alt: &[u8],
+        location: &mut Option<(u64, u64, Digest)>,
+    ) -> Result<Result<Option<Allele>, String>> {
+        // Parse the gnomAD-style expression `CHROM-POS-REF-ALT` as vrs-python does.
+        let mut expr = std::mem::take(&mut self.expr);
+        expr.clear();
+        for (i, part) in [chrom, pos, reference, alt].into_iter().enumerate() {
+            if i > 0 {
+                expr.push(b'-');
+            }
+            expr.extend_from_slice(part);
+        }
+        let result = self.allele_from_expression(&expr, location);
+        self.expr = expr;
+        result
+    }
+
+    fn allele_from_expression(
+        &mut self,
+        expr: &[u8],
+        location: &mut Option<(u64, u64, Digest)>,
+    ) -> Result<Result<Option<Allele>, String>> {
+        let Some((chr, pos, reference, alt)) = parse_expression(expr) else {
+            return Ok(Ok(None));
+        };
+        let Some(contig) = self.contig(chr)? else {
+            return Ok(Ok(None));
+        };
+        let Ok(pos) = std::str::from_utf8(pos).unwrap_or("").parse::<u64>() else {
+            return Ok(Ok(None));
+        };
+        if pos == 0 {
+            // The message vrs-python's FASTA reader gives for a negative start.
+            return Ok(Err("start out of range (-1)".into()));
+        }
+        let start = pos - 1;
+        let end = start + reference.len() as u64;
+        let length = contig.length;
+        let mut view = self.reader.view(&contig);
+        self.slice.clear();
+        if start < length {
+            view.extend(start, end.min(length), &mut self.slice)?;
+        }
+        self.upper.clear();
+        self.upper.extend(reference.iter().map(u8::to_ascii_uppercase));
+        if self.slice != self.upper {
+            let chr = String::from_utf8_lossy(chr);
+            if self.options.require_validation {
+                return Ok(Err(format!(
+                    "Reference mismatch at {}:{chr} position {start}-{end} (input gave '{}' but correct ref is '{}')",
+                    self.options.assembly,
+                    String::from_utf8_lossy(&self.upper),
+                    String::from_utf8_lossy(&self.slice),
+                )));
+            }
+            if end > length {
+                // vrs-python builds a location past the sequence end here; we refuse (spec 6.6).
+                return Ok(Err(format!(
+                    "Reference allele runs past the end of {}:{chr} (length {length}) at position {start}-{end}",
+                    self.options.assembly
+                )));
+            }
+        }
+        let alt_upper: Vec<u8> = alt.iter().map(u8::to_ascii_uppercase).collect();
+        let normalized = normalize(&mut view, start, end, &self.slice, &alt_upper)?;
+        let allele = identify(&mut self.digest_buf, &contig.accession, normalized, location);
+        Ok(Ok(Some(allele)))
+    }
+}
+
+/// `%`, `;`, `,`, CR and LF percent-escaped, as vrs-python writes `VRS_Error`.
+pub fn escape_error(message: &str, out: &mut Vec<u8>) {
+    for b in message.bytes() {
+        match b {
+            b'%' => out.extend_from_slice(b"%25"),
+            b';' => out.extend_from_slice(b"%3B"),
+            b',' => out.extend_from_slice(b"%2C"),
+            b'\r' => out.extend_from_slice(b"%0D"),
+            b'\n' => out.extend_from_slice(b"%0A"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Appends the VRS INFO entries for `entries` (without a leading `;`).
+pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Vec<u8>) {
+    fn list(out: &mut Vec<u8>, key: &str, entries: &[Option<Allele>], f: impl Fn(&Allele, &mut Vec<u8>) -> bool) {
+        out.push(b';');
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'=');
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let written = match e {
+                Some(a) => f(a, out),
+                None => false,
+            };
+            if !written {
+                out.push(b'.');
+            }
+        }
+    }
+    let mark = out.len();
+    list(out, "VRS_Allele_IDs", entries, |a, out| {
+        out.extend_from_slice(b"ga4gh:VA.");
+        out.extend_from_slice(&a.digest.0);
+        true
+    });
+    // `list` always starts with `;`; the first key must not.
+    out.remove(mark);
+    if !attributes {
+        return;
+    }
+    let int = |out: &mut Vec<u8>, n: u64| out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    list(out, "VRS_Starts", entries, |a, out| {
+        int(out, a.start);
+        true
+    });
+    list(out, "VRS_Ends", entries, |a, out| {
+        int(out, a.end);
+        true
+    });
+    list(out, "VRS_States", entries, |a, out| match a.state.written_sequence() {
+        Some(s) => {
+            out.extend_from_slice(s);
+            true
+        }
+        None => false,
+    });
+    list(out, "VRS_Lengths", entries, |a, out| match a.state {
+        crate::allele::State::ReferenceLength { length, .. } => {
+            int(out, length);
+            true
+        }
+        _ => false,
+    });
+    list(out, "VRS_RepeatSubunitLengths", entries, |a, out| match a.state {
+        crate::allele::State::ReferenceLength {
+            repeat_subunit_length,
+            ..
+        } => {
+            int(out, repeat_subunit_length);
+            true
+        }
+        _ => false,
+    });
+}
+
+/// Copies INFO without any VRS entries; returns false when nothing is left (`.` or empty).
+pub fn write_info_without_vrs(info: &[u8], out: &mut Vec<u8>) -> bool {
+    if info == b"." || info.is_empty() {
+        return false;
+    }
+    let is_vrs = |entry: &[u8]| {
+        let key = entry.split(|b| *b == b'=').next().unwrap_or(entry);
+        VRS_KEYS.iter().any(|k| k.as_bytes() == key)
+    };
+    if !info.split(|b| *b == b';').any(is_vrs) {
+        out.extend_from_slice(info);
+        return true;
+    }
+    let mut wrote = false;
+    for entry in info.split(|b| *b == b';').filter(|e| !is_vrs(e)) {
+        if wrote {
+            out.push(b';');
+        }
+        out.extend_from_slice(entry);
+        wrote = true;
+    }
+    wrote
+}
+
+/// Column boundaries of a data line: the first eight columns and where the rest begins.
+pub struct Columns {
+    /// Start and end of columns 1–8.
+    pub bounds: [(usize, usize); 8],
+}
+
+impl Columns {
+    /// Splits `line`; `None` with the number of columns found when there are fewer than eight.
+    pub fn split(line: &[u8]) -> std::result::Result<Columns, usize> {
+        let mut bounds = [(0usize, 0usize); 8];
+        let mut start = 0;
+        let mut n = 0;
+        for tab in memchr_iter(b'\t', line) {
+            bounds[n] = (start, tab);
+            n += 1;
+            start = tab + 1;
+            if n == 7 {
+                break;
+            }
+        }
+        if n < 7 {
+            return Err(n + 1);
+        }
+        let end = memchr::memchr(b'\t', &line[start..]).map_or(line.len(), |i| start + i);
+        bounds[7] = (start, end);
+        Ok(Columns { bounds })
+    }
+
+    pub fn get<'a>(&self, line: &'a [u8], i: usize) -> &'a [u8] {
+        &line[self.bounds[i].0..self.bounds[i].1]
+    }
+}
+
+/// Errors that stop the whole run because the input is not a VCF.
+pub fn invalid(line: u64, message: impl Into<String>) -> Error {
+    Error::InvalidVcf {
+        line,
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expression_parsing_follows_the_gnomad_pattern() {
+        assert_eq!(
+            parse_expression(b"chr1-11-A-G"),
+            Some((&b"chr1"[..], &b"11"[..], &b"A"[..], &b"G"[..]))
+        );
+        // Anchored at the start only: trailing text after the ALT letters is ignored.
+        assert_eq!(parse_expression(b"chr1-273-A-A]chr2:10]").unwrap().3, b"A");
+        assert_eq!(parse_expression(b"chr1-1-a-g").unwrap().2, b"a");
+        assert!(parse_expression(b"chr1-1-A-<DEL>").is_none());
+        assert!(parse_expression(b"chr1-1-X-A").is_none());
+        assert!(parse_expression(b"chr1-1-A-.").is_none());
+        assert!(parse_expression(b"HLA-A-5-A-G").is_none());
+        assert!(parse_expression(b"-1-A-G").is_none());
+    }
+
+    #[test]
+    fn breakends() {
+        assert!(is_breakend(b"A]chr2:10]"));
+        assert!(is_breakend(b"[chr2:5[A"));
+        assert!(is_breakend(b"G."));
+        assert!(is_breakend(b".G"));
+        assert!(!is_breakend(b"G"));
+        assert!(!is_breakend(b"."));
+    }
+
+    #[test]
+    fn error_escaping() {
+        let mut out = Vec::new();
+        escape_error("a%b;c,d\re\nf g=(h):'i'", &mut out);
+        assert_eq!(out, b"a%25b%3Bc%2Cd%0De%0Af g=(h):'i'");
+    }
+
+    #[test]
+    fn info_rewriting_drops_old_vrs_entries() {
+        let mut out = Vec::new();
+        assert!(write_info_without_vrs(b"DP=3;VRS_Allele_IDs=x,y;AF=0.5;VRS_Error=e", &mut out));
+        assert_eq!(out, b"DP=3;AF=0.5");
+        out.clear();
+        assert!(!write_info_without_vrs(b"VRS_Allele_IDs=x", &mut out));
+        assert!(!write_info_without_vrs(b".", &mut out));
+        assert!(out.is_empty());
+        assert!(write_info_without_vrs(b"DB", &mut out));
+        assert_eq!(out, b"DB");
+    }
+
+    #[test]
+    fn column_splitting() {
+        let line = b"chr1\t5\t.\tA\tG\t.\tPASS\tDP=1\tGT\t0/1";
+        let c = Columns::split(line).unwrap();
+        assert_eq!(c.get(line, 7), b"DP=1");
+        assert_eq!(c.bounds[7].1, 24);
+        let line = b"chr1\t5\t.\tA\tG\t.\tPASS\tDP=1";
+        assert_eq!(Columns::split(line).unwrap().get(line, 7), b"DP=1");
+        assert_eq!(Columns::split(b"chr1\t5\t.\tA").err(), Some(4));
+    }
+}
