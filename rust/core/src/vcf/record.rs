@@ -156,6 +156,16 @@ impl<'s> Annotator<'s> {
         Ok(Outcome::Alleles)
     }
 
+    /// The allele of one ALT (`*`, breakends and unparsable ALTs give `None`), as
+    /// vectorised lookups need it. The inner `Err` is the record-level error message.
+    pub fn alt_allele(&mut self, chrom: &[u8], pos: &[u8], reference: &[u8], alt: &[u8]) -> Result<Result<Option<Allele>, String>> {
+        if chrom.contains(&b'*') || reference.contains(&b'*') || alt.contains(&b'*') || is_breakend(alt) {
+            return Ok(Ok(None));
+        }
+        let mut location = None;
+        self.allele(chrom, pos, reference, alt, &mut location)
+    }
+
     /// Builds one allele: parse, resolve, validate, normalize, identify. The inner `Err` is a
     /// record-level error message (the record's `VRS_Error`).
     fn allele(

@@ -1,0 +1,109 @@
+"""Annotating VCFs with GA4GH VRS identifiers, and vectorised identifier lookups.
+
+Both run in the Rust core with the GIL released; Python only passes arguments through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Literal, TypedDict
+
+import numpy as np
+
+from anyvar import _core
+from anyvar.config import get_settings
+from anyvar.sequence import open_sequence_source
+
+ProgressCallback = Callable[[int, int, "int | None"], None]
+"""Called with (records done, input bytes read, total input bytes or None)."""
+
+AlleleBatch = list[tuple]
+"""(va_id, sl_id, accession, start, end, state_type, sequence, length, repeat_subunit_length)"""
+
+
+class AnnotationSummary(TypedDict):
+    records: int
+    alleles: int
+    errors: int
+    seconds: float
+
+
+def _path(p: str | os.PathLike[str] | None) -> str | None:
+    if p is None:
+        return None
+    s = os.fspath(p)
+    return None if s == "-" else s
+
+
+def annotate_vcf(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    dataproxy_uri: str | None = None,
+    assembly: str = "GRCh38",
+    for_ref: bool = True,
+    vrs_attributes: bool = False,
+    require_validation: bool = True,
+    threads: int | None = None,
+    compression: Literal["auto", "none", "bgzip"] = "auto",
+    tabix: bool = False,
+    progress: ProgressCallback | None = None,
+    sink: Callable[[AlleleBatch], None] | None = None,
+) -> AnnotationSummary:
+    """Annotate ``input`` (plain, gzip or bgzip VCF; ``-`` for stdin) into ``output``.
+
+    ``compression="auto"`` writes BGZF when ``output`` ends in ``.gz``/``.bgz``. The output
+    appears only when the run succeeded. An exception raised by ``progress`` cancels the run
+    and is re-raised here. ``sink`` receives every computed allele in input order, in batches.
+    """
+    source = open_sequence_source(dataproxy_uri)
+    summary = _core.annotate_vcf(
+        source,
+        _path(input),
+        _path(output),
+        assembly=assembly,
+        for_ref=for_ref,
+        vrs_attributes=vrs_attributes,
+        require_validation=require_validation,
+        threads=threads or get_settings().annotation_threads(),
+        compression=compression,
+        tabix=tabix,
+        producer=f"AnyVar version={_core.__version__}",
+        progress=progress,
+        sink=sink,
+    )
+    return AnnotationSummary(**summary)
+
+
+def _strings(values: Sequence[str] | np.ndarray) -> list[str]:
+    return values.astype(str).tolist() if isinstance(values, np.ndarray) else [str(v) for v in values]
+
+
+def allele_ids(
+    chrom: Sequence[str] | np.ndarray,
+    pos: Sequence[int] | np.ndarray,
+    ref: Sequence[str] | np.ndarray,
+    alt: Sequence[str] | np.ndarray,
+    *,
+    assembly: str = "GRCh38",
+    dataproxy_uri: str | None = None,
+    require_validation: bool = True,
+    threads: int | None = None,
+) -> np.ndarray:
+    """VRS Allele ids (``ga4gh:VA.…``) of VCF-style variants, as a numpy object array.
+
+    An entry is None where vrs-python's annotator gives no ALT id: unknown contig, symbolic,
+    ``*`` or breakend ALT, or (with ``require_validation``) a REF that does not match.
+    """
+    source = open_sequence_source(dataproxy_uri)
+    return _core.allele_ids(
+        source,
+        _strings(chrom),
+        np.ascontiguousarray(pos, dtype=np.int64),
+        _strings(ref),
+        _strings(alt),
+        assembly=assembly,
+        require_validation=require_validation,
+        threads=threads or get_settings().annotation_threads(),
+    )

@@ -1,0 +1,62 @@
+"""Shared fixtures: the spec's test vectors, generated references and VCFs, and SeqRepo
+instances built with biocommons.seqrepo's own CLI (as vrs-python users build them)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from anyvar.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[1]
+VECTORS = REPO.parent / "shared" / "spec" / "vectors"
+SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    if not VECTORS.exists():
+        pytest.fail(f"the shared test vectors are missing at {VECTORS}")
+    return VECTORS
+
+
+@pytest.fixture(scope="session")
+def vector_seqrepo_uri(vectors: Path) -> str:
+    return f"seqrepo+file://{vectors / 'seqrepo' / '2024-01-01'}"
+
+
+def build_seqrepo(fasta: Path, root: Path, instance: str = "test") -> Path:
+    """A SeqRepo instance loaded from ``fasta`` with its names (``chr1``) and their numeric
+    forms (``1``) as GRCh38 aliases, built by the ``seqrepo`` CLI. Returns the instance dir."""
+    if shutil.which("bgzip") is None:
+        pytest.fail("bgzip is not on PATH (Debian package tabix); .ci/run installs it")
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run([SEQREPO_CLI, "-r", root, "init", "-i", instance], check=True)
+    numeric = root / "numeric.fa"
+    with fasta.open() as src, numeric.open("w") as dst:
+        for line in src:
+            if line.startswith(">chr"):
+                line = ">" + line[4:]
+            dst.write(line)
+    for f in (fasta, numeric):
+        subprocess.run(
+            [SEQREPO_CLI, "-r", root, "load", "-i", instance, "-n", "GRCh38", f],
+            check=True,
+            capture_output=True,
+        )
+    return root / instance
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small generated reference (``ref.fa`` + ``.fai``) and a 3,000-record VCF over it."""
+    return generate(tmp_path_factory.mktemp("synthetic"), records=3000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def synthetic_fasta_uri(synthetic: tuple[Path, Path]) -> str:
+    return f"fasta+file://{synthetic[0]}?assembly=GRCh38"
