@@ -191,7 +191,12 @@ mod tests {
             44908822,
         );
         assert_eq!(sl.as_str(), "4t6JnYWqHwYw9WzBT_lmWBb3tLQNalkT");
-        let sl = location_digest(&mut buf, "SQ.IIB53T8CNeJJdUqzn9V_JnRtQadwWCbl", 82663, 82664);
+        let sl = location_digest(
+            &mut buf,
+            "SQ.IIB53T8CNeJJdUqzn9V_JnRtQadwWCbl",
+            82663,
+            82664,
+        );
         assert_eq!(sl.as_str(), "sXl66xA1nei_abGw9YmGkiAS-C9l3nUH");
         let alt = State::Literal {
             sequence: b"T".to_vec(),

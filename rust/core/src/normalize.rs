@@ -6,6 +6,7 @@ use crate::allele::{NormalizedAllele, State};
 use crate::error::Result;
 
 /// Upper-cased residues of one sequence, read by window.
+#[allow(clippy::len_without_is_empty)] // a sequence is never empty here
 pub trait Reference {
     /// Length of the whole sequence.
     fn len(&self) -> u64;
@@ -24,7 +25,11 @@ impl Reference for &[u8] {
         Ok(self[pos as usize].to_ascii_uppercase())
     }
     fn extend(&mut self, start: u64, end: u64, out: &mut Vec<u8>) -> Result<()> {
-        out.extend(self[start as usize..end as usize].iter().map(u8::to_ascii_uppercase));
+        out.extend(
+            self[start as usize..end as usize]
+                .iter()
+                .map(u8::to_ascii_uppercase),
+        );
         Ok(())
     }
 }
@@ -62,7 +67,9 @@ pub fn normalize<R: Reference>(
         return Ok(NormalizedAllele {
             start: s,
             end: e,
-            state: State::Literal { sequence: a.to_vec() },
+            state: State::Literal {
+                sequence: a.to_vec(),
+            },
         });
     }
 
@@ -85,7 +92,9 @@ pub fn normalize<R: Reference>(
         return Ok(NormalizedAllele {
             start: s,
             end: s,
-            state: State::Literal { sequence: a.to_vec() },
+            state: State::Literal {
+                sequence: a.to_vec(),
+            },
         });
     }
 
@@ -196,7 +205,12 @@ mod tests {
         let n = norm(seq, 2, "CAGG", "CGGG");
         assert_eq!(n.start, 2);
         assert_eq!(n.end, 3);
-        assert_eq!(n.state, State::Literal { sequence: b"G".to_vec() });
+        assert_eq!(
+            n.state,
+            State::Literal {
+                sequence: b"G".to_vec()
+            }
+        );
     }
 
     #[test]
@@ -204,7 +218,12 @@ mod tests {
         let seq = b"ACGTACGT";
         let n = norm(seq, 2, "C", "CTT");
         assert_eq!((n.start, n.end), (2, 2));
-        assert_eq!(n.state, State::Literal { sequence: b"TT".to_vec() });
+        assert_eq!(
+            n.state,
+            State::Literal {
+                sequence: b"TT".to_vec()
+            }
+        );
     }
 
     #[test]
@@ -213,7 +232,12 @@ mod tests {
         let seq = b"GGGTCAGGG";
         let n = norm(seq, 4, "T", "TCAC");
         assert_eq!((n.start, n.end), (4, 6));
-        assert_eq!(n.state, State::Literal { sequence: b"CACCA".to_vec() });
+        assert_eq!(
+            n.state,
+            State::Literal {
+                sequence: b"CACCA".to_vec()
+            }
+        );
     }
 
     #[test]
@@ -221,5 +245,99 @@ mod tests {
         let seq = b"ggccttttttttgg";
         let n = norm(seq, 4, "CT", "C");
         assert_eq!(shape(&n), rle(4, 12, 7, 1));
+    }
+
+    /// Every allele of the spec's vectors (`alleles.tsv`, produced by vrs-python): location,
+    /// state, both serializations and both identifiers.
+    #[test]
+    fn every_vector_allele() {
+        use crate::allele::identify;
+        use crate::digest::{serialize_allele, serialize_location};
+        use std::collections::HashMap;
+        use std::sync::Arc;
+
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/vectors");
+        let Ok(table) = std::fs::read_to_string(dir.join("alleles.tsv")) else {
+            panic!("shared vectors missing at {}", dir.display());
+        };
+        let fasta = std::fs::read_to_string(dir.join("ref.fa")).unwrap();
+        let mut seqs: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut name = String::new();
+        for line in fasta.lines() {
+            if let Some(h) = line.strip_prefix('>') {
+                name = h.split_whitespace().next().unwrap().to_string();
+            } else {
+                seqs.entry(name.clone())
+                    .or_default()
+                    .extend_from_slice(line.as_bytes());
+            }
+        }
+        let accessions: HashMap<String, String> =
+            std::fs::read_to_string(dir.join("sequences.tsv"))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    let c: Vec<&str> = l.split('\t').collect();
+                    (c[0].to_string(), c[1].to_string())
+                })
+                .collect();
+        let mut checked = 0;
+        for line in table.lines().skip(1) {
+            let c: Vec<&str> = line.split('\t').collect();
+            let coords: Vec<&str> = c[1].split('-').collect();
+            let (chr, pos, r, a) = (
+                coords[0],
+                coords[1].parse::<u64>().unwrap(),
+                coords[2],
+                coords[3],
+            );
+            let chr = if chr == "1" { "chr1" } else { chr };
+            // vrs-python keeps only the leading letters of ALT (`A]chr2:10]` is `A`).
+            let a: String = a.chars().take_while(char::is_ascii_alphabetic).collect();
+            let seq = &seqs[chr];
+            let got = norm(seq, pos, &r.to_ascii_uppercase(), &a.to_ascii_uppercase());
+            let accession: Arc<str> = accessions[chr].as_str().into();
+            let mut buf = Vec::new();
+            let allele = identify(&mut buf, &accession, got.clone(), &mut None);
+            let label = c[0];
+            assert_eq!(allele.id(), c[2], "{label} {}", c[1]);
+            assert_eq!(allele.location_id(), c[3], "{label}");
+            assert_eq!(
+                (got.start.to_string(), got.end.to_string()),
+                (c[4].to_string(), c[5].to_string()),
+                "{label}"
+            );
+            let (kind, sequence, length, rsl) = match &got.state {
+                State::Literal { sequence } => (
+                    "LiteralSequenceExpression",
+                    Some(sequence.clone()),
+                    String::new(),
+                    String::new(),
+                ),
+                State::ReferenceLength {
+                    length,
+                    repeat_subunit_length,
+                    sequence,
+                } => (
+                    "ReferenceLengthExpression",
+                    sequence.clone(),
+                    length.to_string(),
+                    repeat_subunit_length.to_string(),
+                ),
+            };
+            assert_eq!(kind, c[6], "{label}");
+            // The table writes an omitted RLE sequence (length > 50) as `(none)`.
+            let sequence = sequence.map_or("(none)".to_string(), |s| String::from_utf8(s).unwrap());
+            assert_eq!(sequence, c[7], "{label}");
+            assert_eq!((length.as_str(), rsl.as_str()), (c[8], c[9]), "{label}");
+            serialize_allele(&mut buf, &allele.location_digest, &got.state);
+            assert_eq!(std::str::from_utf8(&buf).unwrap(), c[10], "{label}");
+            serialize_location(&mut buf, &accession, got.start, got.end);
+            assert_eq!(std::str::from_utf8(&buf).unwrap(), c[11], "{label}");
+            checked += 1;
+        }
+        assert_eq!(checked, 101);
     }
 }

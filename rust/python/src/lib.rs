@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyvar_core::allele::{Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
-use anyvar_core::vcf::{self, AnnotateOptions, Annotator, Compression, Input, Output, RecordOptions};
+use anyvar_core::vcf::{
+    self, AnnotateOptions, Annotator, Compression, Input, Output, RecordOptions,
+};
 use anyvar_core::Error;
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -22,7 +24,9 @@ pyo3::import_exception!(anyvar.exceptions, SequenceSourceError);
 fn to_py(e: Error) -> PyErr {
     match e {
         Error::InvalidVcf { line, ref message } => VcfFormatError::new_err((message.clone(), line)),
-        Error::SequenceSource { .. } | Error::SequenceRead { .. } => SequenceSourceError::new_err(e.to_string()),
+        Error::SequenceSource { .. } | Error::SequenceRead { .. } => {
+            SequenceSourceError::new_err(e.to_string())
+        }
         Error::InvalidArgument(m) => PyValueError::new_err(m),
         Error::Io { .. } => PyOSError::new_err(e.to_string()),
         Error::Cancelled | Error::Sink(_) => AnyVarError::new_err(e.to_string()),
@@ -44,7 +48,9 @@ impl SequenceSource {
         let inner = py
             .detach(|| CoreSource::open(&uri, cache_dir.as_deref()))
             .map_err(to_py)?;
-        Ok(SequenceSource { inner: Arc::new(inner) })
+        Ok(SequenceSource {
+            inner: Arc::new(inner),
+        })
     }
 
     #[getter]
@@ -54,7 +60,9 @@ impl SequenceSource {
 
     /// `(accession, length)` of a `namespace:alias` name such as `GRCh38:chr1`, or None.
     fn resolve(&self, py: Python<'_>, name: String) -> PyResult<Option<(String, u64)>> {
-        let found = py.detach(|| self.inner.resolve_name(&name)).map_err(to_py)?;
+        let found = py
+            .detach(|| self.inner.resolve_name(&name))
+            .map_err(to_py)?;
         Ok(found.map(|c| (c.accession.to_string(), c.length)))
     }
 
@@ -66,7 +74,12 @@ impl SequenceSource {
 fn allele_tuple(py: Python<'_>, a: &Allele) -> PyResult<Py<PyAny>> {
     let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
     let (kind, sequence, length, rsl) = match &a.state {
-        State::Literal { sequence } => ("LiteralSequenceExpression", Some(text(sequence)), None, None),
+        State::Literal { sequence } => (
+            "LiteralSequenceExpression",
+            Some(text(sequence)),
+            None,
+            None,
+        ),
         State::ReferenceLength {
             length,
             repeat_subunit_length,
@@ -78,7 +91,17 @@ fn allele_tuple(py: Python<'_>, a: &Allele) -> PyResult<Py<PyAny>> {
             Some(*repeat_subunit_length),
         ),
     };
-    Ok((a.id(), a.location_id(), a.accession.to_string(), a.start, a.end, kind, sequence, length, rsl)
+    Ok((
+        a.id(),
+        a.location_id(),
+        a.accession.to_string(),
+        a.start,
+        a.end,
+        kind,
+        sequence,
+        length,
+        rsl,
+    )
         .into_pyobject(py)?
         .into_any()
         .unbind())
@@ -141,7 +164,10 @@ fn annotate_vcf(
     let input = input.map_or(Input::Stdin, Input::Path);
     let output = output.map_or(Output::Stdout, Output::Path);
     let source = source.inner.clone();
-    let mut sink = sink.map(|callback| PySink { callback, error: None });
+    let mut sink = sink.map(|callback| PySink {
+        callback,
+        error: None,
+    });
     let mut callback_error: Option<PyErr> = None;
     let result = py.detach(|| {
         // Every progress tick also lets Python handle signals, so Ctrl-C and Celery's time
@@ -170,7 +196,9 @@ fn annotate_vcf(
     });
     let summary = match result {
         Ok(s) => s,
-        Err(Error::Cancelled) if callback_error.is_some() => return Err(callback_error.expect("checked")),
+        Err(Error::Cancelled) if callback_error.is_some() => {
+            return Err(callback_error.expect("checked"))
+        }
         Err(Error::Sink(_)) if sink.as_ref().is_some_and(|s| s.error.is_some()) => {
             return Err(sink.and_then(|s| s.error).expect("checked"))
         }

@@ -44,7 +44,10 @@ fn fingerprint(path: &Path) -> io::Result<String> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    Ok(format!("{SIDECAR_MAGIC}\tsize={}\tmtime={mtime}", meta.len()))
+    Ok(format!(
+        "{SIDECAR_MAGIC}\tsize={}\tmtime={mtime}",
+        meta.len()
+    ))
 }
 
 fn read_sidecar(path: &Path, expected_header: &str) -> Option<HashMap<String, (u64, String)>> {
@@ -104,7 +107,11 @@ fn compute_digests(path: &Path) -> io::Result<HashMap<String, (u64, String)>> {
     Ok(out)
 }
 
-fn write_sidecar(path: &Path, header: &str, digests: &HashMap<String, (u64, String)>) -> io::Result<()> {
+fn write_sidecar(
+    path: &Path,
+    header: &str,
+    digests: &HashMap<String, (u64, String)>,
+) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
@@ -130,8 +137,13 @@ fn cache_sidecar_path(cache_dir: &Path, fasta: &Path) -> PathBuf {
 }
 
 /// Finds valid cached digests or computes and stores them.
-fn digests(uri: &str, fasta: &Path, cache_dir: Option<&Path>) -> Result<HashMap<String, (u64, String)>> {
-    let header = fingerprint(fasta).map_err(|e| Error::source(uri, format!("cannot read {}: {e}", fasta.display())))?;
+fn digests(
+    uri: &str,
+    fasta: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<HashMap<String, (u64, String)>> {
+    let header = fingerprint(fasta)
+        .map_err(|e| Error::source(uri, format!("cannot read {}: {e}", fasta.display())))?;
     let beside = {
         let mut s = fasta.as_os_str().to_owned();
         s.push(".refget.tsv");
@@ -155,7 +167,12 @@ fn digests(uri: &str, fasta: &Path, cache_dir: Option<&Path>) -> Result<HashMap<
 }
 
 impl FastaAliases {
-    pub fn open(uri: &str, path: &Path, assembly: &str, cache_dir: Option<&Path>) -> Result<FastaAliases> {
+    pub fn open(
+        uri: &str,
+        path: &Path,
+        assembly: &str,
+        cache_dir: Option<&Path>,
+    ) -> Result<FastaAliases> {
         let file = Arc::new(SequenceFile::open(uri, path)?);
         let digests = digests(uri, path, cache_dir)?;
         let mut by_alias = HashMap::new();
@@ -166,12 +183,18 @@ impl FastaAliases {
         for (id, name) in names.iter().enumerate() {
             let record = file.record(name).expect("listed from the index");
             let (len, accession) = digests.get(name.as_str()).ok_or_else(|| {
-                Error::source(uri, format!("contig {name} is in the .fai index but not in the FASTA"))
+                Error::source(
+                    uri,
+                    format!("contig {name} is in the .fai index but not in the FASTA"),
+                )
             })?;
             if *len != record.length() {
                 return Err(Error::source(
                     uri,
-                    format!("contig {name}: the .fai index says {} bases, the FASTA has {len}", record.length()),
+                    format!(
+                        "contig {name}: the .fai index says {} bases, the FASTA has {len}",
+                        record.length()
+                    ),
                 ));
             }
             let contig = Arc::new(Contig {
@@ -206,7 +229,11 @@ impl FastaAliases {
             "ga4gh" => self.by_accession.get(alias).cloned(),
             "sha512t24u" => self.by_accession.get(&format!("SQ.{alias}")).cloned(),
             // RefSeq-named FASTAs (NC_000001.11 …) answer refseq: lookups, as SeqRepo would.
-            ns if ns.eq_ignore_ascii_case("refseq") => self.by_alias.get(alias).filter(|c| c.name == alias).cloned(),
+            ns if ns.eq_ignore_ascii_case("refseq") => self
+                .by_alias
+                .get(alias)
+                .filter(|c| c.name == alias)
+                .cloned(),
             _ => None,
         }
     }
@@ -220,7 +247,10 @@ mod tests {
     fn alternate_spellings() {
         assert_eq!(alternate_names("chr1"), vec!["1".to_string()]);
         assert_eq!(alternate_names("1"), vec!["chr1".to_string()]);
-        assert_eq!(alternate_names("chrM"), vec!["MT".to_string(), "M".to_string()]);
+        assert_eq!(
+            alternate_names("chrM"),
+            vec!["MT".to_string(), "M".to_string()]
+        );
         assert_eq!(alternate_names("chr"), vec!["chrchr".to_string()]);
     }
 
@@ -236,13 +266,19 @@ mod tests {
         .unwrap();
         let src = FastaAliases::open("t", &fa, "GRCh38", None).unwrap();
         let chr1 = src.resolve("GRCh38", "1").unwrap();
-        assert_eq!(&*chr1.accession, format!("SQ.{}", crate::digest::sha512t24u(b"ACGTACGT")));
+        assert_eq!(
+            &*chr1.accession,
+            format!("SQ.{}", crate::digest::sha512t24u(b"ACGTACGT"))
+        );
         assert_eq!(chr1.length, 8);
         assert_eq!(src.resolve("GRCh38", "chr2").unwrap().name, "2");
         assert!(src.resolve("GRCh37", "chr1").is_none());
         assert!(dir.path().join("ref.fa.refget.tsv").exists());
         // The sidecar is reused: same answer without recomputing.
         let again = FastaAliases::open("t", &fa, "GRCh38", None).unwrap();
-        assert_eq!(again.resolve("ga4gh", &chr1.accession).unwrap().name, "chr1");
+        assert_eq!(
+            again.resolve("ga4gh", &chr1.accession).unwrap().name,
+            "chr1"
+        );
     }
 }

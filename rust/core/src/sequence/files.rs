@@ -45,7 +45,8 @@ impl SequenceFile {
     /// Opens `path` with its `.fai` (and `.gzi` when BGZF-compressed).
     pub fn open(uri: &str, path: &Path) -> Result<SequenceFile> {
         let bad = |what: String| Error::source(uri, what);
-        let bgzf = is_bgzf(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        let bgzf =
+            is_bgzf(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
         let fai_path = with_suffix(path, ".fai");
         let index = fai::fs::read(&fai_path).map_err(|e| {
             bad(format!(
@@ -87,7 +88,9 @@ impl SequenceFile {
     fn open_handle(&self) -> io::Result<Handle> {
         let file = File::open(&self.path)?;
         Ok(match &self.gzi {
-            Some(index) => Handle::Bgzf(Box::new(bgzf::io::IndexedReader::new(file, index.clone()))),
+            Some(index) => {
+                Handle::Bgzf(Box::new(bgzf::io::IndexedReader::new(file, index.clone())))
+            }
             None => Handle::Plain(file),
         })
     }
@@ -149,7 +152,10 @@ impl SequenceReader {
             source,
         };
         let record = contig.file.record(&contig.name).ok_or_else(|| {
-            read_err(io::Error::new(io::ErrorKind::NotFound, "not in the FASTA index"))
+            read_err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not in the FASTA index",
+            ))
         })?;
         let start = index * BLOCK;
         let end = (start + BLOCK).min(contig.length);

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use self::files::{ContigView, SequenceReader};
 use self::files::SequenceFile;
+pub use self::files::{ContigView, SequenceReader};
 use crate::error::{Error, Result};
 
 /// One sequence of a source.
@@ -28,8 +28,11 @@ pub struct Contig {
     pub(crate) name: String,
 }
 
+/// A lookup's answer, cached: unknown names are remembered too.
+type Resolved = Option<Arc<Contig>>;
+
 enum Kind {
-    SeqRepo(seqrepo::SeqRepo),
+    SeqRepo(Box<seqrepo::SeqRepo>),
     Fasta(fasta::FastaAliases),
 }
 
@@ -37,12 +40,14 @@ enum Kind {
 pub struct SequenceSource {
     uri: String,
     kind: Kind,
-    resolved: Mutex<HashMap<(String, String), Option<Arc<Contig>>>>,
+    resolved: Mutex<HashMap<(String, String), Resolved>>,
 }
 
 impl std::fmt::Debug for SequenceSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SequenceSource").field("uri", &self.uri).finish()
+        f.debug_struct("SequenceSource")
+            .field("uri", &self.uri)
+            .finish()
     }
 }
 
@@ -54,9 +59,12 @@ enum Location {
 }
 
 fn parse_uri(uri: &str) -> Result<Location> {
-    let (scheme, rest) = uri
-        .split_once(':')
-        .ok_or_else(|| Error::source(uri, "not a URI: expected seqrepo+file:///path or fasta+file:///path.fa"))?;
+    let (scheme, rest) = uri.split_once(':').ok_or_else(|| {
+        Error::source(
+            uri,
+            "not a URI: expected seqrepo+file:///path or fasta+file:///path.fa",
+        )
+    })?;
     // `x+file:///abs` and `x+:relative` are the two forms AnyVar documents.
     let path_part = match rest.strip_prefix("//") {
         Some(after) => after.strip_prefix("localhost").unwrap_or(after),
@@ -104,7 +112,7 @@ impl SequenceSource {
     /// go when they cannot be written beside the FASTA.
     pub fn open(uri: &str, cache_dir: Option<&Path>) -> Result<SequenceSource> {
         let kind = match parse_uri(uri)? {
-            Location::SeqRepo(path) => Kind::SeqRepo(seqrepo::SeqRepo::open(uri, &path)?),
+            Location::SeqRepo(path) => Kind::SeqRepo(Box::new(seqrepo::SeqRepo::open(uri, &path)?)),
             Location::Fasta { path, assembly } => {
                 Kind::Fasta(fasta::FastaAliases::open(uri, &path, &assembly, cache_dir)?)
             }

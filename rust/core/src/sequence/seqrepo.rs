@@ -27,7 +27,10 @@ fn open_read_only(uri: &str, path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(Error::source(
             uri,
-            format!("{} is missing: not a SeqRepo instance directory", path.display()),
+            format!(
+                "{} is missing: not a SeqRepo instance directory",
+                path.display()
+            ),
         ));
     }
     Connection::open_with_flags(
@@ -71,8 +74,10 @@ impl SeqRepo {
         let seqinfo = open_read_only(uri, &sequences_dir.join("db.sqlite3"))?;
         // Fail now, not on the first record, if the databases are not SeqRepo's.
         for (conn, table) in [(&aliases, "seqalias"), (&seqinfo, "seqinfo")] {
-            conn.query_row(&format!("SELECT count(*) FROM {table} LIMIT 1"), [], |_| Ok(()))
-                .map_err(|e| Error::source(uri, format!("no usable {table} table: {e}")))?;
+            conn.query_row(&format!("SELECT count(*) FROM {table} LIMIT 1"), [], |_| {
+                Ok(())
+            })
+            .map_err(|e| Error::source(uri, format!("no usable {table} table: {e}")))?;
         }
         Ok(SeqRepo {
             uri: uri.to_string(),
@@ -104,7 +109,11 @@ impl SeqRepo {
             .collect::<Result<_, _>>()
             .map_err(|e| self.db_err(e))?;
         // More than one sequence under one alias is "not unique" in SeqRepo: treat as unknown.
-        Ok(if ids.len() == 1 { ids.into_iter().next() } else { None })
+        Ok(if ids.len() == 1 {
+            ids.into_iter().next()
+        } else {
+            None
+        })
     }
 
     fn contig(&self, seq_id: &str) -> Result<Option<Arc<Contig>>> {
@@ -178,18 +187,37 @@ mod tests {
 
     #[test]
     fn namespace_translation() {
-        assert_eq!(stored_name("refseq", "NC_1"), ("NCBI".into(), "NC_1".into()));
-        assert_eq!(stored_name("RefSeq", "NC_1"), ("NCBI".into(), "NC_1".into()));
+        assert_eq!(
+            stored_name("refseq", "NC_1"),
+            ("NCBI".into(), "NC_1".into())
+        );
+        assert_eq!(
+            stored_name("RefSeq", "NC_1"),
+            ("NCBI".into(), "NC_1".into())
+        );
         assert_eq!(stored_name("ensembl", "E"), ("Ensembl".into(), "E".into()));
-        assert_eq!(stored_name("ga4gh", "SQ.abc"), ("VMC".into(), "GS_abc".into()));
-        assert_eq!(stored_name("sha512t24u", "abc"), ("VMC".into(), "GS_abc".into()));
-        assert_eq!(stored_name("GRCh38", "chr1"), ("GRCh38".into(), "chr1".into()));
+        assert_eq!(
+            stored_name("ga4gh", "SQ.abc"),
+            ("VMC".into(), "GS_abc".into())
+        );
+        assert_eq!(
+            stored_name("sha512t24u", "abc"),
+            ("VMC".into(), "GS_abc".into())
+        );
+        assert_eq!(
+            stored_name("GRCh38", "chr1"),
+            ("GRCh38".into(), "chr1".into())
+        );
         // Assembly namespaces are case-sensitive, as SQLite's `=` is.
-        assert_eq!(stored_name("grch38", "chr1"), ("grch38".into(), "chr1".into()));
+        assert_eq!(
+            stored_name("grch38", "chr1"),
+            ("grch38".into(), "chr1".into())
+        );
     }
 
     fn vectors() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/vectors/seqrepo/2024-01-01")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/spec/vectors/seqrepo/2024-01-01")
     }
 
     #[test]

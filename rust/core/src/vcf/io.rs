@@ -75,7 +75,8 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (raw, total_bytes, name): (Box<dyn Read + Send>, Option<u64>, String) = match input {
         Input::Path(p) => {
-            let f = File::open(p).map_err(|e| Error::io(format!("cannot open {}", p.display()), e))?;
+            let f =
+                File::open(p).map_err(|e| Error::io(format!("cannot open {}", p.display()), e))?;
             let len = f.metadata().ok().map(|m| m.len());
             (Box::new(f), len, p.display().to_string())
         }
@@ -93,7 +94,8 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
         .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
     let reader: Box<dyn BufRead + Send> = if head.starts_with(&GZIP_MAGIC) {
         // BGZF is gzip with a `BC` extra subfield; it gets the multithreaded block decoder.
-        let is_bgzf = head.len() >= 14 && head[3] & 0x04 != 0 && head[12] == b'B' && head[13] == b'C';
+        let is_bgzf =
+            head.len() >= 14 && head[3] & 0x04 != 0 && head[12] == b'B' && head[13] == b'C';
         if is_bgzf {
             let workers = NonZero::new(threads.max(1)).expect("max(1)");
             Box::new(BufReader::with_capacity(
@@ -101,7 +103,10 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
                 bgzf::io::MultithreadedReader::with_worker_count(workers, raw),
             ))
         } else {
-            Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(raw)))
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                flate2::bufread::MultiGzDecoder::new(raw),
+            ))
         }
     } else {
         Box::new(raw)
@@ -154,11 +159,15 @@ impl OutputFile {
             Output::Stdout => {
                 if bgzf {
                     return Err(Error::InvalidArgument(
-                        "BGZF output to standard output is not supported; name an output file".into(),
+                        "BGZF output to standard output is not supported; name an output file"
+                            .into(),
                     ));
                 }
                 Ok(OutputFile {
-                    sink: Some(Sink::Stdout(BufWriter::with_capacity(1 << 20, io::stdout()))),
+                    sink: Some(Sink::Stdout(BufWriter::with_capacity(
+                        1 << 20,
+                        io::stdout(),
+                    ))),
                     temp: None,
                     target: None,
                     bgzf,
@@ -166,11 +175,14 @@ impl OutputFile {
             }
             Output::Path(target) => {
                 let temp = temp_name(target);
-                let file = File::create(&temp)
-                    .map_err(|e| Error::io(format!("cannot create output {}", target.display()), e))?;
+                let file = File::create(&temp).map_err(|e| {
+                    Error::io(format!("cannot create output {}", target.display()), e)
+                })?;
                 let sink = if bgzf {
                     let workers = NonZero::new(threads.max(1)).expect("max(1)");
-                    Sink::Bgzf(bgzf::io::MultithreadedWriter::with_worker_count(workers, file))
+                    Sink::Bgzf(bgzf::io::MultithreadedWriter::with_worker_count(
+                        workers, file,
+                    ))
                 } else {
                     Sink::Plain(BufWriter::with_capacity(1 << 20, file))
                 };
@@ -210,7 +222,10 @@ impl OutputFile {
         if let (Some(temp), Some(target)) = (self.temp.take(), self.target.as_ref()) {
             fs::rename(&temp, target).map_err(|e| {
                 let _ = fs::remove_file(&temp);
-                Error::io(format!("cannot move the output into {}", target.display()), e)
+                Error::io(
+                    format!("cannot move the output into {}", target.display()),
+                    e,
+                )
             })?;
             if index {
                 if !self.bgzf {
@@ -239,13 +254,28 @@ fn write_tabix(path: &Path) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot index {}", path.display()), e))?;
     // Contigs longer than 2^29 need a CSI index; noodles picks the format, we pick the suffix.
     let (suffix, written) = match &index {
-        noodles_vcf::Index::Tabix(tbi) => (".tbi", with_suffix_path(path, ".tbi", |p| noodles_tabix::fs::write(p, tbi))),
-        noodles_vcf::Index::Csi(csi) => (".csi", with_suffix_path(path, ".csi", |p| noodles_csi::fs::write(p, csi))),
+        noodles_vcf::Index::Tabix(tbi) => (
+            ".tbi",
+            with_suffix_path(path, ".tbi", |p| noodles_tabix::fs::write(p, tbi)),
+        ),
+        noodles_vcf::Index::Csi(csi) => (
+            ".csi",
+            with_suffix_path(path, ".csi", |p| noodles_csi::fs::write(p, csi)),
+        ),
     };
-    written.map_err(|e| Error::io(format!("cannot write the {suffix} index of {}", path.display()), e))
+    written.map_err(|e| {
+        Error::io(
+            format!("cannot write the {suffix} index of {}", path.display()),
+            e,
+        )
+    })
 }
 
-fn with_suffix_path(path: &Path, suffix: &str, write: impl FnOnce(PathBuf) -> io::Result<()>) -> io::Result<()> {
+fn with_suffix_path(
+    path: &Path,
+    suffix: &str,
+    write: impl FnOnce(PathBuf) -> io::Result<()>,
+) -> io::Result<()> {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     write(PathBuf::from(s))

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
 
-pub use self::io::{Compression, Input, Output};
-pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
 use self::io::{open_input, OutputFile};
+pub use self::io::{Compression, Input, Output};
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
+pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
 use crate::allele::Allele;
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
@@ -80,11 +80,27 @@ pub fn vrs_header_lines(options: &AnnotateOptions) -> String {
     );
     if options.record.vrs_attributes {
         for (id, ty, what) in [
-            ("VRS_Starts", "Integer", "Interresidue coordinates used as the location starts"),
-            ("VRS_Ends", "Integer", "Interresidue coordinates used as the location ends"),
+            (
+                "VRS_Starts",
+                "Integer",
+                "Interresidue coordinates used as the location starts",
+            ),
+            (
+                "VRS_Ends",
+                "Integer",
+                "Interresidue coordinates used as the location ends",
+            ),
             ("VRS_States", "String", "The literal sequence states used"),
-            ("VRS_Lengths", "Integer", "The length values from ReferenceLengthExpression states"),
-            ("VRS_RepeatSubunitLengths", "Integer", "The repeatSubunitLength values from ReferenceLengthExpression states"),
+            (
+                "VRS_Lengths",
+                "Integer",
+                "The length values from ReferenceLengthExpression states",
+            ),
+            (
+                "VRS_RepeatSubunitLengths",
+                "Integer",
+                "The repeatSubunitLength values from ReferenceLengthExpression states",
+            ),
         ] {
             s.push_str(&format!(
                 "##INFO=<ID={id},Number={n},Type={ty},Description=\"{what} for the GA4GH VRS Alleles corresponding to the GT indexes of the {d} alleles\">\n"
@@ -103,7 +119,9 @@ fn is_old_vrs_header(line: &[u8]) -> bool {
 }
 
 fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, line_no: u64) -> Result<usize> {
-    reader.read_until(b'\n', buf).map_err(|e| read_error(line_no, e))
+    reader
+        .read_until(b'\n', buf)
+        .map_err(|e| read_error(line_no, e))
 }
 
 fn read_error(line: u64, e: std::io::Error) -> Error {
@@ -122,10 +140,18 @@ fn read_error(line: u64, e: std::io::Error) -> Error {
 fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(Vec<u8>, u64)> {
     let head = reader.fill_buf().map_err(|e| read_error(1, e))?;
     if head.is_empty() {
-        return Err(invalid(1, "the input is empty; a VCF starts with a ##fileformat=VCFv4.x line"));
+        return Err(invalid(
+            1,
+            "the input is empty; a VCF starts with a ##fileformat=VCFv4.x line",
+        ));
     }
-    if !head.starts_with(&b"##fileformat=VCF"[..head.len().min(16)]) || head.len() < 16 && !head.contains(&b'\n') {
-        return Err(invalid(1, "not a VCF: the first line must be ##fileformat=VCFv4.x"));
+    if !head.starts_with(&b"##fileformat=VCF"[..head.len().min(16)])
+        || head.len() < 16 && !head.contains(&b'\n')
+    {
+        return Err(invalid(
+            1,
+            "not a VCF: the first line must be ##fileformat=VCFv4.x",
+        ));
     }
     let mut out = Vec::new();
     let mut line = Vec::new();
@@ -137,7 +163,10 @@ fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(V
             return Err(invalid(line_no, "the header has no #CHROM line"));
         }
         if line_no == 1 && !line.starts_with(b"##fileformat=VCF") {
-            return Err(invalid(1, "not a VCF: the first line must be ##fileformat=VCFv4.x"));
+            return Err(invalid(
+                1,
+                "not a VCF: the first line must be ##fileformat=VCFv4.x",
+            ));
         }
         if line.starts_with(b"#CHROM") {
             out.extend_from_slice(vrs_header_lines(options).as_bytes());
@@ -148,7 +177,10 @@ fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(V
             return Ok((out, line_no));
         }
         if !line.starts_with(b"##") {
-            return Err(invalid(line_no, "expected a ## header line or the #CHROM line before the data"));
+            return Err(invalid(
+                line_no,
+                "expected a ## header line or the #CHROM line before the data",
+            ));
         }
         if !is_old_vrs_header(&line) {
             out.extend_from_slice(&line);
@@ -194,14 +226,27 @@ fn read_chunks(
             return;
         }
         let last = data.len() < CHUNK_BYTES;
-        if tx.send(Ok(Chunk { seq, first_line, data })).is_err() || last {
+        if tx
+            .send(Ok(Chunk {
+                seq,
+                first_line,
+                data,
+            }))
+            .is_err()
+            || last
+        {
             return;
         }
         seq += 1;
     }
 }
 
-fn annotate_chunk(annotator: &mut Annotator, chunk: &Chunk, options: &AnnotateOptions, collect: bool) -> Result<ChunkResult> {
+fn annotate_chunk(
+    annotator: &mut Annotator,
+    chunk: &Chunk,
+    options: &AnnotateOptions,
+    collect: bool,
+) -> Result<ChunkResult> {
     let mut out = ChunkResult {
         text: Vec::with_capacity(chunk.data.len() * 2 + 1024),
         alleles: Vec::new(),
@@ -209,10 +254,7 @@ fn annotate_chunk(annotator: &mut Annotator, chunk: &Chunk, options: &AnnotateOp
         computed: 0,
         errors: 0,
     };
-    let mut line_no = chunk.first_line;
-    for raw in chunk.data.split_inclusive(|b| *b == b'\n') {
-        let this_line = line_no;
-        line_no += 1;
+    for (this_line, raw) in (chunk.first_line..).zip(chunk.data.split_inclusive(|b| *b == b'\n')) {
         let (line, ending): (&[u8], &[u8]) = match raw {
             [l @ .., b'\r', b'\n'] => (l, b"\r\n"),
             [l @ .., b'\n'] => (l, b"\n"),
@@ -238,7 +280,8 @@ fn annotate_chunk(annotator: &mut Annotator, chunk: &Chunk, options: &AnnotateOp
             ));
         }
         out.records += 1;
-        let outcome = annotator.annotate(cols.get(line, 0), pos, cols.get(line, 3), cols.get(line, 4))?;
+        let outcome =
+            annotator.annotate(cols.get(line, 0), pos, cols.get(line, 3), cols.get(line, 4))?;
         let (info_start, info_end) = cols.bounds[7];
         out.text.extend_from_slice(&line[..info_start]);
         let had_info = write_info_without_vrs(&line[info_start..info_end], &mut out.text);
@@ -333,7 +376,11 @@ pub fn annotate_vcf(
             if reader_done && in_flight == 0 {
                 return Ok(());
             }
-            let chunks = if !reader_done && in_flight < max_in_flight { &chunk_rx } else { &none };
+            let chunks = if !reader_done && in_flight < max_in_flight {
+                &chunk_rx
+            } else {
+                &none
+            };
             select! {
                 recv(chunks) -> msg => match msg {
                     Ok(Ok(chunk)) => {

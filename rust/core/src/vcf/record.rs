@@ -58,14 +58,31 @@ pub enum Outcome {
 fn is_allele_letter(b: u8) -> bool {
     matches!(
         b.to_ascii_uppercase(),
-        b'A' | b'C' | b'G' | b'T' | b'U' | b'R' | b'Y' | b'K' | b'M' | b'S' | b'W' | b'B' | b'D' | b'H' | b'V' | b'N'
+        b'A' | b'C'
+            | b'G'
+            | b'T'
+            | b'U'
+            | b'R'
+            | b'Y'
+            | b'K'
+            | b'M'
+            | b'S'
+            | b'W'
+            | b'B'
+            | b'D'
+            | b'H'
+            | b'V'
+            | b'N'
     )
 }
+
+/// CHROM, POS, REF and ALT as the pattern captured them.
+type Expression<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8]);
 
 /// vrs-python's `(?P<chr>[^-]+)-(?P<pos>\d+)-(?P<ref>[ACGTURYKMSWBDHVN]+)-(?P<alt>[ACGTURYKMSWBDHVN]+)`
 /// with `re.match`: anchored at the start only, so anything after the ALT letters is ignored.
 /// None of the classes contains `-`, so greedy matching never needs to backtrack.
-fn parse_expression(s: &[u8]) -> Option<(&[u8], &[u8], &[u8], &[u8])> {
+fn parse_expression(s: &[u8]) -> Option<Expression<'_>> {
     let dash = memchr::memchr(b'-', s)?;
     let (chr, rest) = (&s[..dash], &s[dash + 1..]);
     if chr.is_empty() {
@@ -131,7 +148,13 @@ impl<'s> Annotator<'s> {
 
     /// Annotates one record given its CHROM, POS (digits), REF and ALT columns.
     /// `Err` is reserved for failures of the sequence source itself (they stop the run).
-    pub fn annotate(&mut self, chrom: &[u8], pos: &[u8], reference: &[u8], alts: &[u8]) -> Result<Outcome> {
+    pub fn annotate(
+        &mut self,
+        chrom: &[u8],
+        pos: &[u8],
+        reference: &[u8],
+        alts: &[u8],
+    ) -> Result<Outcome> {
         self.entries.clear();
         let mut location: Option<(u64, u64, Digest)> = None;
         if self.options.for_ref {
@@ -158,8 +181,18 @@ impl<'s> Annotator<'s> {
 
     /// The allele of one ALT (`*`, breakends and unparsable ALTs give `None`), as
     /// vectorised lookups need it. The inner `Err` is the record-level error message.
-    pub fn alt_allele(&mut self, chrom: &[u8], pos: &[u8], reference: &[u8], alt: &[u8]) -> Result<Result<Option<Allele>, String>> {
-        if chrom.contains(&b'*') || reference.contains(&b'*') || alt.contains(&b'*') || is_breakend(alt) {
+    pub fn alt_allele(
+        &mut self,
+        chrom: &[u8],
+        pos: &[u8],
+        reference: &[u8],
+        alt: &[u8],
+    ) -> Result<Result<Option<Allele>, String>> {
+        if chrom.contains(&b'*')
+            || reference.contains(&b'*')
+            || alt.contains(&b'*')
+            || is_breakend(alt)
+        {
             return Ok(Ok(None));
         }
         let mut location = None;
@@ -217,7 +250,8 @@ impl<'s> Annotator<'s> {
             view.extend(start, end.min(length), &mut self.slice)?;
         }
         self.upper.clear();
-        self.upper.extend(reference.iter().map(u8::to_ascii_uppercase));
+        self.upper
+            .extend(reference.iter().map(u8::to_ascii_uppercase));
         if self.slice != self.upper {
             let chr = String::from_utf8_lossy(chr);
             if self.options.require_validation {
@@ -238,7 +272,12 @@ impl<'s> Annotator<'s> {
         }
         let alt_upper: Vec<u8> = alt.iter().map(u8::to_ascii_uppercase).collect();
         let normalized = normalize(&mut view, start, end, &self.slice, &alt_upper)?;
-        let allele = identify(&mut self.digest_buf, &contig.accession, normalized, location);
+        let allele = identify(
+            &mut self.digest_buf,
+            &contig.accession,
+            normalized,
+            location,
+        );
         Ok(Ok(Some(allele)))
     }
 }
@@ -259,7 +298,12 @@ pub fn escape_error(message: &str, out: &mut Vec<u8>) {
 
 /// Appends the VRS INFO entries for `entries` (without a leading `;`).
 pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Vec<u8>) {
-    fn list(out: &mut Vec<u8>, key: &str, entries: &[Option<Allele>], f: impl Fn(&Allele, &mut Vec<u8>) -> bool) {
+    fn list(
+        out: &mut Vec<u8>,
+        key: &str,
+        entries: &[Option<Allele>],
+        f: impl Fn(&Allele, &mut Vec<u8>) -> bool,
+    ) {
         out.push(b';');
         out.extend_from_slice(key.as_bytes());
         out.push(b'=');
@@ -287,7 +331,8 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
     if !attributes {
         return;
     }
-    let int = |out: &mut Vec<u8>, n: u64| out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    let int =
+        |out: &mut Vec<u8>, n: u64| out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     list(out, "VRS_Starts", entries, |a, out| {
         int(out, a.start);
         true
@@ -296,12 +341,14 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
         int(out, a.end);
         true
     });
-    list(out, "VRS_States", entries, |a, out| match a.state.written_sequence() {
-        Some(s) => {
-            out.extend_from_slice(s);
-            true
+    list(out, "VRS_States", entries, |a, out| {
+        match a.state.written_sequence() {
+            Some(s) => {
+                out.extend_from_slice(s);
+                true
+            }
+            None => false,
         }
-        None => false,
     });
     list(out, "VRS_Lengths", entries, |a, out| match a.state {
         crate::allele::State::ReferenceLength { length, .. } => {
@@ -310,15 +357,17 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
         }
         _ => false,
     });
-    list(out, "VRS_RepeatSubunitLengths", entries, |a, out| match a.state {
-        crate::allele::State::ReferenceLength {
-            repeat_subunit_length,
-            ..
-        } => {
-            int(out, repeat_subunit_length);
-            true
+    list(out, "VRS_RepeatSubunitLengths", entries, |a, out| {
+        match a.state {
+            crate::allele::State::ReferenceLength {
+                repeat_subunit_length,
+                ..
+            } => {
+                int(out, repeat_subunit_length);
+                true
+            }
+            _ => false,
         }
-        _ => false,
     });
 }
 
@@ -427,7 +476,10 @@ mod tests {
     #[test]
     fn info_rewriting_drops_old_vrs_entries() {
         let mut out = Vec::new();
-        assert!(write_info_without_vrs(b"DP=3;VRS_Allele_IDs=x,y;AF=0.5;VRS_Error=e", &mut out));
+        assert!(write_info_without_vrs(
+            b"DP=3;VRS_Allele_IDs=x,y;AF=0.5;VRS_Error=e",
+            &mut out
+        ));
         assert_eq!(out, b"DP=3;AF=0.5");
         out.clear();
         assert!(!write_info_without_vrs(b"VRS_Allele_IDs=x", &mut out));
