@@ -74,44 +74,52 @@ impl Allele {
     /// vrs-python's `model_dump_json(exclude_none=True)` of the Allele (spec 1.5): the form the
     /// registry stores and serves.
     pub fn to_json(&self) -> String {
-        let mut state = String::new();
-        match &self.state {
-            State::Literal { sequence } => {
-                state.push_str(r#"{"type":"LiteralSequenceExpression","sequence":""#);
-                state.push_str(ascii(sequence));
-                state.push_str("\"}");
-            }
+        format!(
+            r#"{{"id":"ga4gh:VA.{va}","type":"Allele","digest":"{va}","location":{loc},"state":{state}}}"#,
+            va = self.digest,
+            loc = location_json(&self.location_digest, &self.accession, self.start, self.end),
+            state = self.state.to_json(),
+        )
+    }
+}
+
+/// A SequenceLocation as vrs-python dumps it.
+pub fn location_json(digest: &Digest, accession: &str, start: u64, end: u64) -> String {
+    format!(
+        concat!(
+            r#"{{"id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","#,
+            r#""sequenceReference":{{"type":"SequenceReference","refgetAccession":"{acc}"}},"#,
+            r#""start":{start},"end":{end}}}"#
+        ),
+        sl = digest,
+        acc = accession,
+        start = start,
+        end = end,
+    )
+}
+
+impl State {
+    /// The state as vrs-python dumps it (what AnyVar stores in `alleles.state`).
+    pub fn to_json(&self) -> String {
+        match self {
+            State::Literal { sequence } => format!(
+                r#"{{"type":"LiteralSequenceExpression","sequence":"{}"}}"#,
+                ascii(sequence)
+            ),
             State::ReferenceLength {
                 length,
                 repeat_subunit_length,
                 sequence,
             } => {
-                state.push_str(r#"{"type":"ReferenceLengthExpression","length":"#);
-                state.push_str(&length.to_string());
-                if let Some(seq) = sequence {
-                    state.push_str(r#","sequence":""#);
-                    state.push_str(ascii(seq));
-                    state.push('"');
-                }
-                state.push_str(r#","repeatSubunitLength":"#);
-                state.push_str(&repeat_subunit_length.to_string());
-                state.push('}');
+                let sequence = sequence
+                    .as_ref()
+                    .map(|s| format!(r#","sequence":"{}""#, ascii(s)))
+                    .unwrap_or_default();
+                format!(
+                    r#"{{"type":"ReferenceLengthExpression","length":{length}{sequence},"repeatSubunitLength":{repeat_subunit_length}}}"#
+                )
             }
         }
-        format!(
-            concat!(
-                r#"{{"id":"ga4gh:VA.{va}","type":"Allele","digest":"{va}","location":{{"#,
-                r#""id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","#,
-                r#""sequenceReference":{{"type":"SequenceReference","refgetAccession":"{acc}"}},"#,
-                r#""start":{start},"end":{end}}},"state":{state}}}"#
-            ),
-            va = self.digest,
-            sl = self.location_digest,
-            acc = self.accession,
-            start = self.start,
-            end = self.end,
-            state = state,
-        )
     }
 }
 

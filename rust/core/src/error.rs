@@ -39,6 +39,10 @@ pub enum Error {
     #[error("annotation cancelled")]
     Cancelled,
 
+    /// The registry's database failed.
+    #[error("storage: {0}")]
+    Storage(String),
+
     /// The allele sink refused a batch; the run stops so that no allele is silently lost.
     #[error("allele sink failed: {0}")]
     Sink(String),

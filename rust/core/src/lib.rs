@@ -6,6 +6,7 @@ pub mod digest;
 pub mod error;
 pub mod normalize;
 pub mod sequence;
+pub mod storage;
 pub mod vcf;
 
 pub use error::{Error, Result};
