@@ -22,11 +22,15 @@ AlleleBatch = list[tuple]
 """(va_id, sl_id, accession, start, end, state_type, sequence, length, repeat_subunit_length)"""
 
 
-class AnnotationSummary(TypedDict):
+class AnnotationSummary(TypedDict, total=False):
     records: int
     alleles: int
     errors: int
     seconds: float
+    stored: int
+    """Alleles written to storage (when it was waited for)."""
+    pending: _core.PendingRegistration
+    """Registration still running (``wait_for_storage=False``)."""
 
 
 def _path(p: str | os.PathLike[str] | None) -> str | None:
@@ -50,12 +54,16 @@ def annotate_vcf(
     tabix: bool = False,
     progress: ProgressCallback | None = None,
     sink: Callable[[AlleleBatch], None] | None = None,
+    storage: _core.Storage | None = None,
+    wait_for_storage: bool = True,
 ) -> AnnotationSummary:
     """Annotate ``input`` (plain, gzip or bgzip VCF; ``-`` for stdin) into ``output``.
 
     ``compression="auto"`` writes BGZF when ``output`` ends in ``.gz``/``.bgz``. The output
     appears only when the run succeeded. An exception raised by ``progress`` cancels the run
-    and is re-raised here. ``sink`` receives every computed allele in input order, in batches.
+    and is re-raised here. ``sink`` receives every computed allele in input order, in batches;
+    ``storage`` registers them instead (on a loader thread of the core; with
+    ``wait_for_storage=False`` the summary's ``pending`` handle finishes that later).
     """
     source = open_sequence_source(dataproxy_uri)
     summary = _core.annotate_vcf(
@@ -72,12 +80,16 @@ def annotate_vcf(
         producer=f"AnyVar version={_core.__version__}",
         progress=progress,
         sink=sink,
+        storage=storage,
+        wait_for_storage=wait_for_storage,
     )
-    return AnnotationSummary(**summary)
+    return AnnotationSummary(**summary)  # type: ignore[typeddict-item]
 
 
 def _strings(values: Sequence[str] | np.ndarray) -> list[str]:
-    return values.astype(str).tolist() if isinstance(values, np.ndarray) else [str(v) for v in values]
+    return (
+        values.astype(str).tolist() if isinstance(values, np.ndarray) else [str(v) for v in values]
+    )
 
 
 def allele_ids(

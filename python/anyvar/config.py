@@ -32,11 +32,32 @@ class Settings(BaseSettings):
     cores. Several processes on one machine (Celery prefork children) should share the cores."""
 
     cache_dir: Path = Field(
-        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        / "anyvar",
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "anyvar"
+        ),
         alias="ANYVAR_CACHE_DIR",
     )
     """Where derived files go when they cannot sit beside their source (FASTA refget digests)."""
+
+    storage_uri: str = Field(
+        default_factory=lambda: (
+            "sqlite:///"
+            + str(
+                Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+                / "anyvar"
+                / "anyvar.sqlite3"
+            )
+        ),
+        alias="ANYVAR_STORAGE_URI",
+    )
+    """Registry database: ``sqlite:///path`` (embedded, the default), ``postgresql://…``, or
+    the empty string for no storage (annotation only)."""
+
+    auth_token_list: str = Field(default="", alias="ANYVAR_AUTH_TOKEN_LIST")
+    """Comma-separated bearer tokens; when set, every route but the docs requires one."""
+
+    def auth_tokens(self) -> set[str]:
+        return {t.strip() for t in self.auth_token_list.split(",") if t.strip()}
 
     def annotation_threads(self) -> int:
         return self.threads or available_cores()

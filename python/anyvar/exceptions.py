@@ -26,3 +26,11 @@ class VcfFormatError(AnyVarError, ValueError):
 
 class SequenceSourceError(AnyVarError, OSError):
     """The reference sequence source (SeqRepo or FASTA) cannot be opened or read."""
+
+
+class TranslationError(AnyVarError, ValueError):
+    """A variation definition (gnomAD, SPDI, HGVS, VRS JSON) cannot be turned into an Allele."""
+
+
+class StorageError(AnyVarError, OSError):
+    """The registry's database cannot be reached or refused an operation."""

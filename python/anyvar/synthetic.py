@@ -112,7 +112,9 @@ def write_vcf(
     rng = random.Random(seed)
     names = list(reference.contigs)
     total = sum(len(s) for s in reference.contigs.values())
-    contig_lines = "".join(f"##contig=<ID={n},length={len(s)}>\n" for n, s in reference.contigs.items())
+    contig_lines = "".join(
+        f"##contig=<ID={n},length={len(s)}>\n" for n, s in reference.contigs.items()
+    )
     lines: list[str] = []
     per_contig = {n: max(1, records * len(s) // total) for n, s in reference.contigs.items()}
     extra = records - sum(per_contig.values())
@@ -167,7 +169,11 @@ def _record(rng: random.Random, chrom: str, seq: str, p: int) -> str:
             alts.insert(0, _alt(rng, seq, p, ref_out))
     elif kind < 0.90:
         b = ref_out[0]
-        alts = [rng.choice([f"{b}]chr2:{rng.randint(1, 99)}]", f"[chr1:{rng.randint(1, 99)}[{b}", f"{b}."])]
+        alts = [
+            rng.choice(
+                [f"{b}]chr2:{rng.randint(1, 99)}]", f"[chr1:{rng.randint(1, 99)}[{b}", f"{b}."]
+            )
+        ]
     elif kind < 0.92:
         alts = ["."]
     elif kind < 0.935:
@@ -190,7 +196,11 @@ def generate(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     total = reference_length or max(20000, records * 30)
-    lengths = {"chr1": total // 2, "chr2": total * 3 // 10, "chr3": total - total // 2 - total * 3 // 10}
+    lengths = {
+        "chr1": total // 2,
+        "chr2": total * 3 // 10,
+        "chr3": total - total // 2 - total * 3 // 10,
+    }
     reference = make_reference(lengths, seed=seed)
     fasta = write_fasta(reference, directory / "ref.fa")
     vcf = write_vcf(reference, directory / "input.vcf", records, seed=seed + 1)

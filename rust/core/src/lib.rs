@@ -7,6 +7,7 @@ pub mod error;
 pub mod normalize;
 pub mod sequence;
 pub mod storage;
+pub mod translate;
 pub mod vcf;
 
 pub use error::{Error, Result};

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyvar_core::allele::{Allele, State};
+use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
+use anyvar_core::storage::{Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, Output, RecordOptions,
 };
@@ -19,6 +20,8 @@ use rayon::prelude::*;
 pyo3::import_exception!(anyvar.exceptions, AnyVarError);
 pyo3::import_exception!(anyvar.exceptions, VcfFormatError);
 pyo3::import_exception!(anyvar.exceptions, SequenceSourceError);
+pyo3::import_exception!(anyvar.exceptions, TranslationError);
+pyo3::import_exception!(anyvar.exceptions, StorageError);
 
 /// The one place core errors become Python exceptions.
 fn to_py(e: Error) -> PyErr {
@@ -29,6 +32,7 @@ fn to_py(e: Error) -> PyErr {
         }
         Error::InvalidArgument(m) => PyValueError::new_err(m),
         Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        Error::Storage(_) => StorageError::new_err(e.to_string()),
         Error::Cancelled | Error::Sink(_) => AnyVarError::new_err(e.to_string()),
     }
 }
@@ -66,8 +70,127 @@ impl SequenceSource {
         Ok(found.map(|c| (c.accession.to_string(), c.length)))
     }
 
+    /// Translates a gnomAD-style, SPDI or genomic HGVS definition into a normalized Allele.
+    #[pyo3(signature = (definition, assembly="GRCh38"))]
+    fn translate(&self, py: Python<'_>, definition: String, assembly: &str) -> PyResult<PyAllele> {
+        let options = RecordOptions {
+            assembly: assembly.to_string(),
+            for_ref: false,
+            vrs_attributes: false,
+            require_validation: true,
+        };
+        let result = py.detach(|| {
+            let mut annotator = Annotator::new(&self.inner, &options);
+            anyvar_core::translate::translate(&mut annotator, &definition)
+        });
+        match result.map_err(to_py)? {
+            Ok(inner) => Ok(PyAllele { inner }),
+            Err(message) => Err(TranslationError::new_err(message)),
+        }
+    }
+
     fn __repr__(&self) -> String {
         format!("SequenceSource({:?})", self.inner.uri())
+    }
+}
+
+/// An identified VRS Allele.
+#[pyclass(frozen, name = "Allele", module = "anyvar._core")]
+struct PyAllele {
+    inner: Allele,
+}
+
+#[pymethods]
+impl PyAllele {
+    /// Computes the identifiers of an Allele given as VRS JSON (taken as given, not normalized).
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<PyAllele> {
+        allele_from_json(text)
+            .map(|inner| PyAllele { inner })
+            .map_err(TranslationError::new_err)
+    }
+
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    #[getter]
+    fn location_id(&self) -> String {
+        self.inner.location_id()
+    }
+
+    /// The Allele as vrs-python dumps it (`model_dump_json(exclude_none=True)`).
+    fn json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Allele({})", self.inner.id())
+    }
+}
+
+/// The registry database (`sqlite:///path` or `postgresql://…`).
+#[pyclass(frozen, module = "anyvar._core")]
+struct Storage {
+    inner: Arc<CoreStorage>,
+}
+
+#[pymethods]
+impl Storage {
+    #[new]
+    fn new(py: Python<'_>, uri: String) -> PyResult<Self> {
+        let inner = py.detach(|| CoreStorage::open(&uri)).map_err(to_py)?;
+        Ok(Storage {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Registers alleles (with their locations and sequence references); duplicates are ignored.
+    fn put(&self, py: Python<'_>, alleles: Vec<Bound<'_, PyAllele>>) -> PyResult<()> {
+        let alleles: Vec<Allele> = alleles.iter().map(|a| a.get().inner.clone()).collect();
+        py.detach(|| self.inner.put(&alleles)).map_err(to_py)
+    }
+
+    /// A registered object as JSON, or None.
+    fn get_object(&self, py: Python<'_>, id: String) -> PyResult<Option<String>> {
+        py.detach(|| self.inner.get_object(&id)).map_err(to_py)
+    }
+
+    /// Alleles on `accession` overlapping `[start, end]`, as JSON, ordered by id after `after`.
+    #[pyo3(signature = (accession, start, end, after="", limit=100))]
+    fn find_alleles(
+        &self,
+        py: Python<'_>,
+        accession: String,
+        start: i64,
+        end: i64,
+        after: &str,
+        limit: i64,
+    ) -> PyResult<Vec<String>> {
+        let after = after.to_string();
+        py.detach(|| {
+            self.inner
+                .find_alleles(&accession, start, end, &after, limit)
+        })
+        .map_err(to_py)
+    }
+}
+
+/// Registration still running after an annotation returned (`wait_for_storage=False`).
+#[pyclass(module = "anyvar._core")]
+struct PendingRegistration {
+    parts: Option<(LoaderSink, Loader)>,
+}
+
+#[pymethods]
+impl PendingRegistration {
+    /// Blocks (without the GIL) until every allele is stored; returns how many were written.
+    fn wait(&mut self, py: Python<'_>) -> PyResult<u64> {
+        let Some((sink, loader)) = self.parts.take() else {
+            return Err(PyValueError::new_err("already waited"));
+        };
+        py.detach(|| loader.wait(sink)).map_err(to_py)
     }
 }
 
@@ -132,7 +255,7 @@ impl vcf::AlleleSink for PySink {
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None))]
+#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None, storage=None, wait_for_storage=true))]
 fn annotate_vcf(
     py: Python<'_>,
     source: &SequenceSource,
@@ -148,7 +271,14 @@ fn annotate_vcf(
     producer: String,
     progress: Option<Py<PyAny>>,
     sink: Option<Py<PyAny>>,
+    storage: Option<&Storage>,
+    wait_for_storage: bool,
 ) -> PyResult<Py<PyDict>> {
+    if sink.is_some() && storage.is_some() {
+        return Err(PyValueError::new_err(
+            "pass either sink or storage, not both",
+        ));
+    }
     let options = AnnotateOptions {
         record: RecordOptions {
             assembly,
@@ -168,6 +298,13 @@ fn annotate_vcf(
         callback,
         error: None,
     });
+    let mut loader = match storage {
+        Some(st) => {
+            let st = st.inner.clone();
+            Some(py.detach(|| st.spawn_loader()).map_err(to_py)?)
+        }
+        None => None,
+    };
     let mut callback_error: Option<PyErr> = None;
     let result = py.detach(|| {
         // Every progress tick also lets Python handle signals, so Ctrl-C and Celery's time
@@ -190,10 +327,30 @@ fn annotate_vcf(
             &input,
             &output,
             &options,
-            sink.as_mut().map(|s| s as &mut dyn vcf::AlleleSink),
+            match (sink.as_mut(), loader.as_mut()) {
+                (Some(s), _) => Some(s as &mut dyn vcf::AlleleSink),
+                (None, Some((s, _))) => Some(s as &mut dyn vcf::AlleleSink),
+                (None, None) => None,
+            },
             &mut on_progress,
         )
     });
+    // The loader's own error explains a sink failure better than "the loader stopped".
+    let (loader, pending) = match (loader, wait_for_storage) {
+        (Some((sink, loader)), true) => {
+            let stored = py.detach(|| loader.wait(sink));
+            (Some(stored), None)
+        }
+        (Some(parts), false) => (None, Some(PendingRegistration { parts: Some(parts) })),
+        (None, _) => (None, None),
+    };
+    if let Some(Err(e)) = &loader {
+        if matches!(result, Ok(_) | Err(Error::Sink(_))) {
+            return Err(to_py(Error::Storage(
+                e.to_string().trim_start_matches("storage: ").to_string(),
+            )));
+        }
+    }
     let summary = match result {
         Ok(s) => s,
         Err(Error::Cancelled) if callback_error.is_some() => {
@@ -209,6 +366,12 @@ fn annotate_vcf(
     d.set_item("alleles", summary.alleles)?;
     d.set_item("errors", summary.errors)?;
     d.set_item("seconds", summary.seconds)?;
+    if let Some(Ok(stored)) = loader {
+        d.set_item("stored", stored)?;
+    }
+    if let Some(p) = pending {
+        d.set_item("pending", Py::new(py, p)?)?;
+    }
     Ok(d.unbind())
 }
 
@@ -292,6 +455,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("VRS_VERSION", vcf::VRS_VERSION)?;
     m.add_class::<SequenceSource>()?;
+    m.add_class::<PyAllele>()?;
+    m.add_class::<Storage>()?;
+    m.add_class::<PendingRegistration>()?;
     m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
     Ok(())

@@ -27,7 +27,12 @@ pub(crate) fn location_row_json(row: &LocationRow) -> String {
     location_json(&digest, &row.accession, row.start as u64, row.end as u64)
 }
 
-pub(crate) fn allele_row_json(id: &str, digest: &str, state: &str, location: &LocationRow) -> String {
+pub(crate) fn allele_row_json(
+    id: &str,
+    digest: &str,
+    state: &str,
+    location: &LocationRow,
+) -> String {
     format!(
         r#"{{"id":"{id}","type":"Allele","digest":"{digest}","location":{},"state":{state}}}"#,
         location_row_json(location)
@@ -88,7 +93,9 @@ impl Storage {
                 let url = format!("postgresql://{}", &uri[scheme.len() + 3..]);
                 Ok(Storage::Postgres(postgres::PostgresStore::open(&url)?))
             }
-            "sqlite" => Ok(Storage::Sqlite(sqlite::SqliteStore::open(&uri[scheme.len() + 3..])?)),
+            "sqlite" => Ok(Storage::Sqlite(sqlite::SqliteStore::open(
+                &uri[scheme.len() + 3..],
+            )?)),
             "" => Ok(Storage::Sqlite(sqlite::SqliteStore::open(uri)?)),
             other => Err(Error::Storage(format!(
                 "unsupported storage URI scheme {other:?}: use postgresql://… or sqlite:///path"
@@ -120,7 +127,14 @@ impl Storage {
 
     /// Alleles on `accession` whose location overlaps `[start, end]`, ordered by id, after the
     /// id `after` (keyset pagination), at most `limit`.
-    pub fn find_alleles(&self, accession: &str, start: i64, end: i64, after: &str, limit: i64) -> Result<Vec<String>> {
+    pub fn find_alleles(
+        &self,
+        accession: &str,
+        start: i64,
+        end: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         match self {
             Storage::Sqlite(s) => s.find_alleles(accession, start, end, after, limit),
             Storage::Postgres(s) => s.find_alleles(accession, start, end, after, limit),
@@ -143,7 +157,12 @@ impl Storage {
                 Ok(stored)
             })
             .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
-        Ok((LoaderSink { tx: Some(tx) }, Loader { handle: Some(handle) }))
+        Ok((
+            LoaderSink { tx: Some(tx) },
+            Loader {
+                handle: Some(handle),
+            },
+        ))
     }
 }
 
@@ -189,10 +208,42 @@ mod tests {
         let mut buf = Vec::new();
         let mk = |start, end, state| NormalizedAllele { start, end, state };
         vec![
-            identify(&mut buf, &acc, mk(10, 11, State::Literal { sequence: b"G".to_vec() }), &mut None),
-            identify(&mut buf, &acc, mk(10, 11, State::reference_length(1, 1, b"A")), &mut None),
-            identify(&mut buf, &acc, mk(40, 50, State::reference_length(9, 1, b"AAAAAAAAA")), &mut None),
-            identify(&mut buf, &acc, mk(10, 11, State::Literal { sequence: b"G".to_vec() }), &mut None),
+            identify(
+                &mut buf,
+                &acc,
+                mk(
+                    10,
+                    11,
+                    State::Literal {
+                        sequence: b"G".to_vec(),
+                    },
+                ),
+                &mut None,
+            ),
+            identify(
+                &mut buf,
+                &acc,
+                mk(10, 11, State::reference_length(1, 1, b"A")),
+                &mut None,
+            ),
+            identify(
+                &mut buf,
+                &acc,
+                mk(40, 50, State::reference_length(9, 1, b"AAAAAAAAA")),
+                &mut None,
+            ),
+            identify(
+                &mut buf,
+                &acc,
+                mk(
+                    10,
+                    11,
+                    State::Literal {
+                        sequence: b"G".to_vec(),
+                    },
+                ),
+                &mut None,
+            ),
         ]
     }
 
@@ -210,10 +261,15 @@ mod tests {
         assert_eq!(parsed, expected);
         let loc = storage.get_object(&snv.location_id()).unwrap().unwrap();
         assert!(loc.contains("\"start\":10"), "{loc}");
-        let seqref = storage.get_object("ga4gh:SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW").unwrap().unwrap();
+        let seqref = storage
+            .get_object("ga4gh:SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW")
+            .unwrap()
+            .unwrap();
         assert!(seqref.contains("SequenceReference"));
         assert!(storage.get_object("ga4gh:VA.nope").unwrap().is_none());
-        let all = storage.find_alleles(&snv.accession, 0, 100, "", 10).unwrap();
+        let all = storage
+            .find_alleles(&snv.accession, 0, 100, "", 10)
+            .unwrap();
         assert_eq!(all.len(), 3);
         let first = storage.find_alleles(&snv.accession, 0, 100, "", 2).unwrap();
         assert_eq!(first.len(), 2);
@@ -222,14 +278,30 @@ mod tests {
             .find_alleles(&snv.accession, 0, 100, first_id["id"].as_str().unwrap(), 2)
             .unwrap();
         assert_eq!(rest.len(), 1);
-        assert_eq!(storage.find_alleles(&snv.accession, 60, 100, "", 10).unwrap().len(), 0);
-        assert_eq!(storage.find_alleles(&snv.accession, 45, 46, "", 10).unwrap().len(), 1);
+        assert_eq!(
+            storage
+                .find_alleles(&snv.accession, 60, 100, "", 10)
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            storage
+                .find_alleles(&snv.accession, 45, 46, "", 10)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn sqlite_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(&format!("sqlite://{}", dir.path().join("r.sqlite3").display())).unwrap();
+        let storage = Storage::open(&format!(
+            "sqlite://{}",
+            dir.path().join("r.sqlite3").display()
+        ))
+        .unwrap();
         exercise(&storage);
     }
 }

@@ -43,10 +43,13 @@ pub struct PostgresStore {
 impl PostgresStore {
     pub fn open(url: &str) -> Result<PostgresStore> {
         let mut client = connect(url)?;
-        let mut tx = client.transaction().map_err(|e| err("starting a transaction", e))?;
+        let mut tx = client
+            .transaction()
+            .map_err(|e| err("starting a transaction", e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(|e| err("locking the schema", e))?;
-        tx.batch_execute(SCHEMA).map_err(|e| err("creating tables", e))?;
+        tx.batch_execute(SCHEMA)
+            .map_err(|e| err("creating tables", e))?;
         tx.commit().map_err(|e| err("creating tables", e))?;
         Ok(PostgresStore {
             url: url.to_string(),
@@ -62,7 +65,10 @@ impl PostgresStore {
                    CREATE TEMP TABLE anyvar_in_alleles (id TEXT, digest TEXT, location_id TEXT, state JSONB) ON COMMIT DELETE ROWS;"#,
             )
             .map_err(|e| err("creating load tables", e))?;
-        Ok(PostgresWriter { client, text: Vec::new() })
+        Ok(PostgresWriter {
+            client,
+            text: Vec::new(),
+        })
     }
 
     fn reader(&self) -> std::sync::MutexGuard<'_, Client> {
@@ -85,18 +91,26 @@ impl PostgresStore {
         let mut client = self.reader();
         if id.starts_with("ga4gh:VA.") {
             let row = client
-                .query_opt("SELECT id, digest, state::text, location_id FROM alleles WHERE id = $1", &[&id])
+                .query_opt(
+                    "SELECT id, digest, state::text, location_id FROM alleles WHERE id = $1",
+                    &[&id],
+                )
                 .map_err(|e| err("reading an allele", e))?;
             let Some(r) = row else { return Ok(None) };
-            let (id, digest, state, location_id): (String, String, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
-            return Ok(Self::location(&mut client, &location_id)?.map(|l| allele_row_json(&id, &digest, &state, &l)));
+            let (id, digest, state, location_id): (String, String, String, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            return Ok(Self::location(&mut client, &location_id)?
+                .map(|l| allele_row_json(&id, &digest, &state, &l)));
         }
         if id.starts_with("ga4gh:SL.") {
             return Ok(Self::location(&mut client, id)?.map(|l| location_row_json(&l)));
         }
         let accession = id.strip_prefix("ga4gh:").unwrap_or(id);
         let row = client
-            .query_opt("SELECT id FROM sequence_references WHERE id = $1", &[&accession])
+            .query_opt(
+                "SELECT id FROM sequence_references WHERE id = $1",
+                &[&accession],
+            )
             .map_err(|e| err("reading a sequence reference", e))?;
         Ok(row.map(|r| {
             let acc: String = r.get(0);
@@ -104,7 +118,14 @@ impl PostgresStore {
         }))
     }
 
-    pub fn find_alleles(&self, accession: &str, start: i64, end: i64, after: &str, limit: i64) -> Result<Vec<String>> {
+    pub fn find_alleles(
+        &self,
+        accession: &str,
+        start: i64,
+        end: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         let rows = self
             .reader()
             .query(
@@ -139,7 +160,8 @@ impl PostgresWriter {
     /// COPY text format; our values never contain tabs, newlines or backslashes.
     fn copy(tx: &mut postgres::Transaction<'_>, sql: &str, data: &[u8]) -> Result<()> {
         let mut w = tx.copy_in(sql).map_err(|e| err("starting COPY", e))?;
-        w.write_all(data).map_err(|e| Error::Storage(format!("COPY: {e}")))?;
+        w.write_all(data)
+            .map_err(|e| Error::Storage(format!("COPY: {e}")))?;
         w.finish().map_err(|e| err("COPY", e))?;
         Ok(())
     }
@@ -148,17 +170,36 @@ impl PostgresWriter {
 impl BulkWriter for PostgresWriter {
     fn write(&mut self, batch: &[Allele]) -> Result<()> {
         let rows = Rows::of(batch);
-        let mut tx = self.client.transaction().map_err(|e| err("starting a transaction", e))?;
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| err("starting a transaction", e))?;
         let text = &mut self.text;
         text.clear();
         for a in &rows.locations {
-            writeln!(text, "{}\t{}\t{}\t{}\t{}", a.location_id(), a.location_digest, a.accession, a.start, a.end)
-                .expect("writing to memory");
+            writeln!(
+                text,
+                "{}\t{}\t{}\t{}\t{}",
+                a.location_id(),
+                a.location_digest,
+                a.accession,
+                a.start,
+                a.end
+            )
+            .expect("writing to memory");
         }
         Self::copy(&mut tx, "COPY anyvar_in_locations FROM STDIN", text)?;
         text.clear();
         for a in &rows.alleles {
-            writeln!(text, "{}\t{}\t{}\t{}", a.id(), a.digest, a.location_id(), a.state.to_json()).expect("writing to memory");
+            writeln!(
+                text,
+                "{}\t{}\t{}\t{}",
+                a.id(),
+                a.digest,
+                a.location_id(),
+                a.state.to_json()
+            )
+            .expect("writing to memory");
         }
         Self::copy(&mut tx, "COPY anyvar_in_alleles FROM STDIN", text)?;
         tx.batch_execute(
@@ -186,11 +227,17 @@ mod tests {
             panic!("PostgreSQL is not reachable at {admin}; scripts/services.sh starts it");
         };
         let db = "anyvar_core_unit_test";
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
         let storage = Storage::open(&format!("postgresql://postgres@127.0.0.1:5432/{db}")).unwrap();
         exercise(&storage);
         drop(storage);
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .unwrap();
     }
 }

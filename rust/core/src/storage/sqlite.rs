@@ -32,11 +32,15 @@ pub struct SqliteStore {
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
-    conn.busy_timeout(Duration::from_secs(60)).map_err(|e| err("busy_timeout", e))?;
+    let conn =
+        Connection::open(path).map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(|e| err("busy_timeout", e))?;
     // WAL lets readers and one writer proceed together; FULL makes every commit durable.
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;")
-        .map_err(|e| err("configuring SQLite", e))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;",
+    )
+    .map_err(|e| err("configuring SQLite", e))?;
     Ok(conn)
 }
 
@@ -48,7 +52,8 @@ impl SqliteStore {
                 .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = connect(&path)?;
-        conn.execute_batch(SCHEMA).map_err(|e| err("creating tables", e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| err("creating tables", e))?;
         Ok(SqliteStore {
             path,
             reader: Mutex::new(conn),
@@ -56,7 +61,9 @@ impl SqliteStore {
     }
 
     pub fn writer(&self) -> Result<SqliteWriter> {
-        Ok(SqliteWriter { conn: connect(&self.path)? })
+        Ok(SqliteWriter {
+            conn: connect(&self.path)?,
+        })
     }
 
     fn location(conn: &Connection, id: &str) -> Result<Option<LocationRow>> {
@@ -90,20 +97,32 @@ impl SqliteStore {
             let Some((id, digest, state, location_id)) = row else {
                 return Ok(None);
             };
-            return Ok(Self::location(&conn, &location_id)?.map(|l| allele_row_json(&id, &digest, &state, &l)));
+            return Ok(Self::location(&conn, &location_id)?
+                .map(|l| allele_row_json(&id, &digest, &state, &l)));
         }
         if id.starts_with("ga4gh:SL.") {
             return Ok(Self::location(&conn, id)?.map(|l| location_row_json(&l)));
         }
         let accession = id.strip_prefix("ga4gh:").unwrap_or(id);
         let found: Option<String> = conn
-            .query_row("SELECT id FROM sequence_references WHERE id = ?1", [accession], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM sequence_references WHERE id = ?1",
+                [accession],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| err("reading a sequence reference", e))?;
         Ok(found.map(|acc| format!(r#"{{"type":"SequenceReference","refgetAccession":"{acc}"}}"#)))
     }
 
-    pub fn find_alleles(&self, accession: &str, start: i64, end: i64, after: &str, limit: i64) -> Result<Vec<String>> {
+    pub fn find_alleles(
+        &self,
+        accession: &str,
+        start: i64,
+        end: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         let conn = self.reader.lock().expect("sqlite reader");
         let mut stmt = conn
             .prepare_cached(
@@ -115,7 +134,8 @@ impl SqliteStore {
             .map_err(|e| err("searching alleles", e))?;
         let rows = stmt
             .query_map(params![accession, start, end, after, limit], |r| {
-                let (id, digest, state): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let (id, digest, state): (String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?);
                 let loc = LocationRow {
                     digest: r.get(4)?,
                     accession: r.get(5)?,
@@ -125,7 +145,8 @@ impl SqliteStore {
                 Ok(allele_row_json(&id, &digest, &state, &loc))
             })
             .map_err(|e| err("searching alleles", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| err("searching alleles", e))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| err("searching alleles", e))
     }
 }
 
@@ -136,13 +157,17 @@ pub struct SqliteWriter {
 impl BulkWriter for SqliteWriter {
     fn write(&mut self, batch: &[Allele]) -> Result<()> {
         let rows = Rows::of(batch);
-        let tx = self.conn.transaction().map_err(|e| err("starting a transaction", e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| err("starting a transaction", e))?;
         {
             let mut refs = tx
                 .prepare_cached("INSERT OR IGNORE INTO sequence_references (id) VALUES (?1)")
                 .map_err(|e| err("inserting", e))?;
             for r in &rows.references {
-                refs.execute([r]).map_err(|e| err("inserting a sequence reference", e))?;
+                refs.execute([r])
+                    .map_err(|e| err("inserting a sequence reference", e))?;
             }
             let mut locs = tx
                 .prepare_cached(
@@ -150,15 +175,26 @@ impl BulkWriter for SqliteWriter {
                 )
                 .map_err(|e| err("inserting", e))?;
             for a in &rows.locations {
-                locs.execute(params![a.location_id(), a.location_digest.as_str(), &*a.accession, a.start as i64, a.end as i64])
-                    .map_err(|e| err("inserting a location", e))?;
+                locs.execute(params![
+                    a.location_id(),
+                    a.location_digest.as_str(),
+                    &*a.accession,
+                    a.start as i64,
+                    a.end as i64
+                ])
+                .map_err(|e| err("inserting a location", e))?;
             }
             let mut alleles = tx
                 .prepare_cached("INSERT OR IGNORE INTO alleles (id, digest, location_id, state) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(|e| err("inserting", e))?;
             for a in &rows.alleles {
                 alleles
-                    .execute(params![a.id(), a.digest.as_str(), a.location_id(), a.state.to_json()])
+                    .execute(params![
+                        a.id(),
+                        a.digest.as_str(),
+                        a.location_id(),
+                        a.state.to_json()
+                    ])
                     .map_err(|e| err("inserting an allele", e))?;
             }
         }

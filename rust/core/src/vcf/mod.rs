@@ -6,7 +6,7 @@
 //! whatever the input size.
 
 mod io;
-mod record;
+pub(crate) mod record;
 
 use std::collections::BTreeMap;
 use std::io::BufRead;

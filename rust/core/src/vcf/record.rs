@@ -82,7 +82,7 @@ type Expression<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8]);
 /// vrs-python's `(?P<chr>[^-]+)-(?P<pos>\d+)-(?P<ref>[ACGTURYKMSWBDHVN]+)-(?P<alt>[ACGTURYKMSWBDHVN]+)`
 /// with `re.match`: anchored at the start only, so anything after the ALT letters is ignored.
 /// None of the classes contains `-`, so greedy matching never needs to backtrack.
-fn parse_expression(s: &[u8]) -> Option<Expression<'_>> {
+pub(crate) fn parse_expression(s: &[u8]) -> Option<Expression<'_>> {
     let dash = memchr::memchr(b'-', s)?;
     let (chr, rest) = (&s[..dash], &s[dash + 1..]);
     if chr.is_empty() {
@@ -241,34 +241,59 @@ impl<'s> Annotator<'s> {
             // The message vrs-python's FASTA reader gives for a negative start.
             return Ok(Err("start out of range (-1)".into()));
         }
-        let start = pos - 1;
-        let end = start + reference.len() as u64;
+        // `options` outlives `self`'s borrow, so the message closure does not hold `self`.
+        let options = self.options;
+        let name = || format!("{}:{}", options.assembly, String::from_utf8_lossy(chr));
+        self.allele_on(
+            &contig,
+            &name,
+            pos - 1,
+            Checked::Given(reference),
+            alt,
+            location,
+        )
+    }
+
+    /// Validates, normalizes and identifies the allele replacing `[start, start + len)` of
+    /// `contig` by `alt`. `name` names the sequence in error messages.
+    pub(crate) fn allele_on(
+        &mut self,
+        contig: &Contig,
+        name: &dyn Fn() -> String,
+        start: u64,
+        reference: Checked<'_>,
+        alt: &[u8],
+        location: &mut Option<(u64, u64, Digest)>,
+    ) -> Result<Result<Option<Allele>, String>> {
+        let ref_len = match reference {
+            Checked::Given(r) => r.len() as u64,
+            Checked::Length(n) => n,
+        };
+        let end = start + ref_len;
         let length = contig.length;
-        let mut view = self.reader.view(&contig);
+        let mut view = self.reader.view(contig);
         self.slice.clear();
         if start < length {
             view.extend(start, end.min(length), &mut self.slice)?;
         }
-        self.upper.clear();
-        self.upper
-            .extend(reference.iter().map(u8::to_ascii_uppercase));
-        if self.slice != self.upper {
-            let chr = String::from_utf8_lossy(chr);
-            if self.options.require_validation {
+        if let Checked::Given(given) = reference {
+            self.upper.clear();
+            self.upper.extend(given.iter().map(u8::to_ascii_uppercase));
+            if self.slice != self.upper && self.options.require_validation {
                 return Ok(Err(format!(
-                    "Reference mismatch at {}:{chr} position {start}-{end} (input gave '{}' but correct ref is '{}')",
-                    self.options.assembly,
+                    "Reference mismatch at {} position {start}-{end} (input gave '{}' but correct ref is '{}')",
+                    name(),
                     String::from_utf8_lossy(&self.upper),
                     String::from_utf8_lossy(&self.slice),
                 )));
             }
-            if end > length {
-                // vrs-python builds a location past the sequence end here; we refuse (spec 6.6).
-                return Ok(Err(format!(
-                    "Reference allele runs past the end of {}:{chr} (length {length}) at position {start}-{end}",
-                    self.options.assembly
-                )));
-            }
+        }
+        if end > length {
+            // vrs-python builds a location past the sequence end here; we refuse (spec 6.6).
+            return Ok(Err(format!(
+                "Reference allele runs past the end of {} (length {length}) at position {start}-{end}",
+                name()
+            )));
         }
         let alt_upper: Vec<u8> = alt.iter().map(u8::to_ascii_uppercase).collect();
         let normalized = normalize(&mut view, start, end, &self.slice, &alt_upper)?;
@@ -280,6 +305,29 @@ impl<'s> Annotator<'s> {
         );
         Ok(Ok(Some(allele)))
     }
+
+    /// The reference residues of `[start, end)` (clamped to the contig), upper-case.
+    pub(crate) fn residues(&mut self, contig: &Contig, start: u64, end: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let end = end.min(contig.length);
+        if start < end {
+            self.reader.view(contig).extend(start, end, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn source(&self) -> &SequenceSource {
+        self.source
+    }
+}
+
+/// What is known of the replaced reference bases.
+#[derive(Clone, Copy)]
+pub(crate) enum Checked<'a> {
+    /// Given by the input: validated when the options ask for it.
+    Given(&'a [u8]),
+    /// Only a length (HGVS `del`, `dup`, `ins`): nothing to validate.
+    Length(u64),
 }
 
 /// `%`, `;`, `,`, CR and LF percent-escaped, as vrs-python writes `VRS_Error`.

@@ -1,0 +1,81 @@
+"""The registry component: a sequence source plus storage, shared by the REST API and the
+Celery tasks. Every operation is one call into the Rust core."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from anyvar import _core
+from anyvar.annotation import AnnotationSummary, annotate_vcf
+from anyvar.config import Settings
+from anyvar.sequence import open_sequence_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Registry:
+    source: _core.SequenceSource
+    storage: _core.Storage | None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Registry:
+        """Opens the configured sequence source and storage; raises with a clear message."""
+        source = open_sequence_source(settings.seqrepo_dataproxy_uri)
+        storage = _core.Storage(settings.storage_uri) if settings.storage_uri else None
+        return cls(source, storage)
+
+    def annotate(
+        self,
+        input_path: Path,
+        output_path: Path,
+        *,
+        assembly: str,
+        for_ref: bool,
+        vrs_attributes: bool,
+        require_validation: bool,
+        compression: str,
+        wait_for_storage: bool,
+        threads: int | None = None,
+        progress=None,
+    ) -> AnnotationSummary:
+        """Annotates and registers every computed allele. With ``wait_for_storage=False`` the
+        registration finishes in the background after this returns (errors are logged)."""
+        summary = annotate_vcf(
+            input_path,
+            output_path,
+            dataproxy_uri=self.source.uri,
+            assembly=assembly,
+            for_ref=for_ref,
+            vrs_attributes=vrs_attributes,
+            require_validation=require_validation,
+            compression=compression,
+            threads=threads,
+            progress=progress,
+            storage=self.storage,
+            wait_for_storage=wait_for_storage,
+        )
+        pending = summary.pop("pending", None)  # type: ignore[misc]
+        if pending is not None:
+            threading.Thread(
+                target=_finish_registration, args=(pending,), name="anyvar-register", daemon=True
+            ).start()
+        return summary
+
+    def translate(self, definition: str, assembly: str) -> _core.Allele:
+        return self.source.translate(definition, assembly)
+
+    def register(self, alleles: list[_core.Allele]) -> None:
+        if self.storage is not None:
+            self.storage.put(alleles)
+
+
+def _finish_registration(pending: _core.PendingRegistration) -> None:
+    try:
+        stored = pending.wait()
+        log.info("background registration stored %d alleles", stored)
+    except Exception:
+        log.exception("background registration failed")

@@ -1,0 +1,1 @@
+"""AnyVar's REST API (FastAPI): ``uvicorn anyvar.restapi.main:app``."""

@@ -1,0 +1,56 @@
+"""Every error leaves the API as JSON ``{"error": ..., "error_code": ...}`` (AnyVar's
+ErrorResponse); bad input is a 4xx naming the problem, a 500 only for our own faults."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from anyvar.exceptions import SequenceSourceError, StorageError, TranslationError, VcfFormatError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, error: str, error_code: str | None = None, **extra) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"error": error, "error_code": error_code, **extra}
+    )
+
+
+class ApiError(Exception):
+    """Raised by handlers for an error response with AnyVar's exact text."""
+
+    def __init__(self, status: int, error: str, error_code: str | None = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.error_code = status, error, error_code
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, e: ApiError) -> JSONResponse:
+        return error_response(e.status, e.error, e.error_code)
+
+    @app.exception_handler(VcfFormatError)
+    async def _bad_vcf(_: Request, e: VcfFormatError) -> JSONResponse:
+        return error_response(400, f"Invalid VCF: {e}", "INVALID_VCF", line=e.line)
+
+    @app.exception_handler(TranslationError)
+    async def _bad_definition(_: Request, e: TranslationError) -> JSONResponse:
+        return error_response(422, str(e), "TRANSLATION_ERROR")
+
+    @app.exception_handler(SequenceSourceError)
+    async def _source(_: Request, e: SequenceSourceError) -> JSONResponse:
+        log.error("sequence source failed: %s", e)
+        return error_response(503, f"Sequence source unavailable: {e}", "SEQUENCE_SOURCE_ERROR")
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, e: StorageError) -> JSONResponse:
+        log.error("storage failed: %s", e)
+        return error_response(503, f"Storage unavailable: {e}", "STORAGE_ERROR")
+
+    @app.exception_handler(Exception)
+    async def _ours(_: Request, e: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "Internal server error", "INTERNAL_ERROR")

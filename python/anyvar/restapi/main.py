@@ -1,0 +1,81 @@
+"""The ASGI app: ``uvicorn anyvar.restapi.main:app`` (or gunicorn with uvicorn workers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from anyvar import __version__
+from anyvar.config import Settings
+from anyvar.exceptions import AnyVarError
+from anyvar.registry import Registry
+from anyvar.restapi import errors
+from anyvar.restapi.routers import service_info, variations, vcf
+
+log = logging.getLogger("anyvar.restapi")
+
+OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    try:
+        app.state.registry = Registry.open(settings)
+    except (AnyVarError, OSError, ValueError) as e:
+        # One clear line and a failed start, not a traceback now or on the first request.
+        # Exit status 3 is also what makes gunicorn stop instead of restarting workers.
+        print(f"AnyVar cannot start: {e}", file=sys.stderr, flush=True)
+        os._exit(3)
+    storage = app.state.registry.storage
+    log.info(
+        "AnyVar %s ready: sequences %s, storage %s",
+        __version__,
+        settings.seqrepo_dataproxy_uri,
+        "none" if storage is None else settings.storage_uri.split("@")[-1],
+    )
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="AnyVar",
+        version=__version__,
+        description="Register and retrieve GA4GH VRS variation; annotate VCFs with VRS ids.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    tokens = settings.auth_tokens()
+    if tokens:
+
+        @app.middleware("http")
+        async def require_token(request: Request, call_next):
+            if request.url.path not in OPEN_PATHS:
+                scheme, _, token = request.headers.get("authorization", "").partition(" ")
+                valid = scheme.lower() == "bearer" and any(
+                    secrets.compare_digest(token.encode(), t.encode()) for t in tokens
+                )
+                if not valid:
+                    return JSONResponse(
+                        status_code=401,
+                        content={"error": "Invalid token", "error_code": "UNAUTHORIZED"},
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+            return await call_next(request)
+
+    app.include_router(service_info.router)
+    app.include_router(vcf.router)
+    app.include_router(variations.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,107 @@
+"""``PUT /vcf``: annotate an uploaded VCF with VRS ids and register every allele."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from anyvar.restapi.deps import RegistryDep
+from anyvar.restapi.errors import ApiError
+
+router = APIRouter(tags=["VCF Operations"])
+
+ASYNC_MISSING = "Required modules and/or configurations for asynchronous VCF annotation are missing"
+AssemblyQuery = Annotated[
+    str, Query(pattern="^(GRCh38|GRCh37)$", description="The reference assembly for the VCF")
+]
+
+
+async def save_upload(upload: UploadFile, prefix: str) -> Path:
+    """Copies the (already disk-spooled) upload to a file of ours, off the event loop."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".vcf")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, upload.file, out, 1 << 20)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def stream_then_forget(path: Path) -> Iterator[bytes]:
+    """Streams a file that is already unlinked: nothing is left on disk even if the client
+    goes away mid-download (the open handle keeps the data until the response ends)."""
+    handle = path.open("rb")
+    path.unlink()
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
+
+    return chunks()
+
+
+def download_name(upload_name: str | None, bgzip: bool) -> str:
+    stem = Path(upload_name or "input.vcf").name
+    for suffix in (".gz", ".bgz", ".vcf"):
+        stem = stem.removesuffix(suffix)
+    stem = "".join(c for c in stem if c.isalnum() or c in "._-") or "input"
+    return f"{stem}.vrs.vcf" + (".gz" if bgzip else "")
+
+
+@router.put("/vcf", operation_id="annotate_vcf", response_model=None)
+async def annotate_vcf(
+    registry: RegistryDep,
+    vcf: Annotated[UploadFile, File(description="VCF to register and annotate")],
+    for_ref: bool = True,
+    allow_async_write: bool = False,
+    assembly: AssemblyQuery = "GRCh38",
+    add_vrs_attributes: bool = False,
+    run_async: bool = False,
+    run_id: str | None = None,
+    require_validation: bool = True,
+    output_compression: Annotated[
+        Literal["none", "bgzip"], Query(description="none: plain VCF; bgzip: BGZF-compressed")
+    ] = "none",
+) -> StreamingResponse:
+    """Annotate a VCF (plain, gzip or bgzip) with VRS ids and register every allele."""
+    if run_async:
+        raise ApiError(400, ASYNC_MISSING)
+    in_path = await save_upload(vcf, "anyvar-in-")
+    fd, out_name = tempfile.mkstemp(prefix="anyvar-out-", suffix=".vcf")
+    os.close(fd)
+    out_path = Path(out_name)
+    try:
+        # The core releases the GIL: the event loop keeps answering while this runs.
+        await run_in_threadpool(
+            registry.annotate,
+            in_path,
+            out_path,
+            assembly=assembly,
+            for_ref=for_ref,
+            vrs_attributes=add_vrs_attributes,
+            require_validation=require_validation,
+            compression=output_compression,
+            wait_for_storage=not allow_async_write,
+        )
+        body = stream_then_forget(out_path)
+    finally:
+        in_path.unlink(missing_ok=True)
+        out_path.unlink(missing_ok=True)
+    bgzip = output_compression == "bgzip"
+    return StreamingResponse(
+        body,
+        media_type="application/gzip" if bgzip else "text/x-vcf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{download_name(vcf.filename, bgzip)}"'
+        },
+    )

@@ -1,0 +1,320 @@
+//! Translation of the variation definitions AnyVar's registry accepts (gnomAD/VCF-style
+//! `19-82664-C-T`, SPDI `NC_000019.10:82663:C:T`, genomic HGVS `NC_000019.10:g.82664C>T`) into
+//! normalized, identified Alleles, through the same code path as VCF annotation.
+
+use std::sync::Arc;
+
+use crate::allele::Allele;
+use crate::error::Result;
+use crate::sequence::Contig;
+use crate::vcf::record::{parse_expression, Checked};
+use crate::vcf::Annotator;
+
+/// What a definition turned into: an allele, or the reason there is none.
+pub type Translation = std::result::Result<Allele, String>;
+
+/// Translates one definition. `Err` is reserved for failures of the sequence source.
+pub fn translate(annotator: &mut Annotator, definition: &str) -> Result<Translation> {
+    let definition = definition.trim();
+    if let Some((chr, pos, reference, alt)) = parse_expression(definition.as_bytes()) {
+        // gnomAD/VCF style: exactly the annotator's path (validation included).
+        return Ok(match annotator.alt_allele(chr, pos, reference, alt)? {
+            Ok(Some(allele)) => Ok(allele),
+            Ok(None) => Err(format!("Unable to resolve the sequence of {definition:?}")),
+            Err(message) => Err(message),
+        });
+    }
+    if let Some((ac, rest)) = definition.split_once(":g.") {
+        return hgvs(annotator, ac, rest);
+    }
+    if let Some(parts) = spdi_parts(definition) {
+        return spdi(annotator, parts);
+    }
+    Ok(Err(format!(
+        "Unable to translate {definition:?}: not a gnomAD-style (19-82664-C-T), SPDI \
+         (NC_000019.10:82663:C:T) or genomic HGVS (NC_000019.10:g.82664C>T) definition"
+    )))
+}
+
+/// A sequence named by an accession as SPDI and HGVS give it (`NC_000019.10`, `SQ.…`, or
+/// `namespace:alias`).
+fn resolve(annotator: &Annotator, ac: &str) -> Result<Option<Arc<Contig>>> {
+    let source = annotator.source();
+    if ac.starts_with("SQ.") {
+        return source.resolve("ga4gh", ac);
+    }
+    if let Some(found) = source.resolve("refseq", ac)? {
+        return Ok(Some(found));
+    }
+    source.resolve_name(ac)
+}
+
+fn is_bases(s: &str) -> bool {
+    s.bytes().all(|b| {
+        matches!(
+            b.to_ascii_uppercase(),
+            b'A' | b'C' | b'G' | b'T' | b'N' | b'U'
+        )
+    })
+}
+
+struct Spdi<'a> {
+    ac: &'a str,
+    pos: u64,
+    deleted: &'a str,
+    inserted: &'a str,
+}
+
+fn spdi_parts(definition: &str) -> Option<Spdi<'_>> {
+    let mut parts = definition.rsplitn(4, ':').collect::<Vec<_>>();
+    if parts.len() != 4 {
+        return None;
+    }
+    parts.reverse();
+    let pos = parts[1].parse().ok()?;
+    Some(Spdi {
+        ac: parts[0],
+        pos,
+        deleted: parts[2],
+        inserted: parts[3],
+    })
+}
+
+fn spdi(annotator: &mut Annotator, s: Spdi<'_>) -> Result<Translation> {
+    if !is_bases(s.inserted) {
+        return Ok(Err(format!(
+            "SPDI inserted sequence {:?} is not a nucleotide sequence",
+            s.inserted
+        )));
+    }
+    let Some(contig) = resolve(annotator, s.ac)? else {
+        return Ok(Err(format!("Unable to resolve the sequence {:?}", s.ac)));
+    };
+    // The deletion is a count or the deleted bases (then they are validated).
+    let checked = match s.deleted.parse::<u64>() {
+        Ok(n) => Checked::Length(n),
+        Err(_) if is_bases(s.deleted) => Checked::Given(s.deleted.as_bytes()),
+        Err(_) => {
+            return Ok(Err(format!(
+                "SPDI deletion {:?} is neither a length nor a sequence",
+                s.deleted
+            )))
+        }
+    };
+    let name = || s.ac.to_string();
+    allele(
+        annotator,
+        &contig,
+        &name,
+        s.pos,
+        checked,
+        s.inserted.as_bytes(),
+    )
+}
+
+fn allele(
+    annotator: &mut Annotator,
+    contig: &Contig,
+    name: &dyn Fn() -> String,
+    start: u64,
+    checked: Checked<'_>,
+    alt: &[u8],
+) -> Result<Translation> {
+    Ok(
+        match annotator.allele_on(contig, name, start, checked, alt, &mut None)? {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => Err("no allele".into()),
+            Err(message) => Err(message),
+        },
+    )
+}
+
+/// `S`, `S_E` then the edit: `C>T`, `del`, `delAT`, `dup`, `insAT`, `delinsAT`, `=`.
+fn hgvs(annotator: &mut Annotator, ac: &str, rest: &str) -> Result<Translation> {
+    let bad = |why: &str| {
+        Ok(Err(format!(
+            "Unable to translate HGVS {ac}:g.{rest}: {why}"
+        )))
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let Ok(first) = rest[..digits].parse::<u64>() else {
+        return bad("no position");
+    };
+    let mut edit = &rest[digits..];
+    let mut last = first;
+    if let Some(after) = edit.strip_prefix('_') {
+        let d = after.bytes().take_while(u8::is_ascii_digit).count();
+        let Ok(e) = after[..d].parse::<u64>() else {
+            return bad("bad range");
+        };
+        last = e;
+        edit = &after[d..];
+    }
+    if first == 0 || last < first {
+        return bad("positions are 1-based and the range must be ascending");
+    }
+    let Some(contig) = resolve(annotator, ac)? else {
+        return Ok(Err(format!("Unable to resolve the sequence {ac:?}")));
+    };
+    let name = || ac.to_string();
+    let (start, end) = (first - 1, last);
+    if let Some(seq) = edit.strip_prefix("delins") {
+        if seq.is_empty() || !is_bases(seq) {
+            return bad("delins needs a sequence");
+        }
+        return allele(
+            annotator,
+            &contig,
+            &name,
+            start,
+            Checked::Length(end - start),
+            seq.as_bytes(),
+        );
+    }
+    if let Some(seq) = edit.strip_prefix("del") {
+        if !is_bases(seq) {
+            return bad("del takes an optional sequence");
+        }
+        let checked = if seq.is_empty() {
+            Checked::Length(end - start)
+        } else {
+            Checked::Given(seq.as_bytes())
+        };
+        if !seq.is_empty() && seq.len() as u64 != end - start {
+            return bad("the deleted sequence does not span the range");
+        }
+        return allele(annotator, &contig, &name, start, checked, b"");
+    }
+    if let Some(seq) = edit.strip_prefix("dup") {
+        if !is_bases(seq) {
+            return bad("dup takes an optional sequence");
+        }
+        let mut doubled = annotator.residues(&contig, start, end)?;
+        doubled.extend_from_within(..);
+        return allele(
+            annotator,
+            &contig,
+            &name,
+            start,
+            Checked::Length(end - start),
+            &doubled,
+        );
+    }
+    if let Some(seq) = edit.strip_prefix("ins") {
+        if seq.is_empty() || !is_bases(seq) || last != first + 1 {
+            return bad("ins needs two adjacent positions and a sequence");
+        }
+        // Between `first` and `first + 1` (1-based): the interbase point `first`.
+        return allele(
+            annotator,
+            &contig,
+            &name,
+            first,
+            Checked::Length(0),
+            seq.as_bytes(),
+        );
+    }
+    if edit == "=" {
+        let same = annotator.residues(&contig, start, end)?;
+        return allele(
+            annotator,
+            &contig,
+            &name,
+            start,
+            Checked::Length(end - start),
+            &same,
+        );
+    }
+    if let Some((r, a)) = edit.split_once('>') {
+        if r.is_empty() || a.is_empty() || !is_bases(r) || !is_bases(a) {
+            return bad("a substitution is REF>ALT");
+        }
+        if r.len() as u64 != end - start {
+            return bad("the reference does not span the position");
+        }
+        return allele(
+            annotator,
+            &contig,
+            &name,
+            start,
+            Checked::Given(r.as_bytes()),
+            a.as_bytes(),
+        );
+    }
+    bad("unsupported edit (use >, del, dup, ins, delins or =)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sequence::SequenceSource;
+    use crate::vcf::RecordOptions;
+
+    fn source() -> Option<SequenceSource> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/spec/vectors/seqrepo/2024-01-01");
+        dir.exists().then(|| {
+            SequenceSource::open(&format!("seqrepo+file://{}", dir.display()), None).unwrap()
+        })
+    }
+
+    #[test]
+    fn forms_of_one_variant_agree() {
+        let Some(source) = source() else { return };
+        let options = RecordOptions {
+            assembly: "GRCh38".into(),
+            for_ref: false,
+            vrs_attributes: false,
+            require_validation: true,
+        };
+        let mut a = Annotator::new(&source, &options);
+        let mut id = |d: &str| translate(&mut a, d).unwrap().map(|x| x.id());
+        // chr1 11 A>G (spec 1.4) and the polyA 1-bp deletion at 40 (TA>T).
+        let snv = "ga4gh:VA.Uh1M3DEgTlOIoVZ-FQPuuXUTPnc6Q7zj";
+        assert_eq!(id("chr1-11-A-G").unwrap(), snv);
+        assert_eq!(id("1-11-A-G").unwrap(), snv);
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:10:A:G").unwrap(),
+            snv
+        );
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:10:1:G").unwrap(),
+            snv
+        );
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.11A>G").unwrap(),
+            snv
+        );
+        assert_eq!(id("GRCh38:chr1:g.11A>G").unwrap(), snv);
+        let del = "ga4gh:VA.M7cIKmL1Y_6rCw6rjE0FI1gm3Bqu6cOd";
+        assert_eq!(id("chr1-40-TA-T").unwrap(), del);
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.41del").unwrap(),
+            del
+        );
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.50delA").unwrap(),
+            del
+        );
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.45_46delinsA").unwrap(),
+            del
+        );
+        // dup and ins of one A in the run are the same insertion.
+        let ins = id("chr1-40-T-TA").unwrap();
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.45dup").unwrap(),
+            ins
+        );
+        assert_eq!(
+            id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.44_45insA").unwrap(),
+            ins
+        );
+        assert!(id("chr1-11-C-G")
+            .unwrap_err()
+            .starts_with("Reference mismatch"));
+        assert!(id("chrX-11-A-G").is_err());
+        assert!(id("nonsense").is_err());
+        assert!(id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.11A>").is_err());
+    }
+}

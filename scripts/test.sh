@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: set-up, services, Rust checks and tests, Python lint and
+# tests (against real Redis/PostgreSQL/Celery workers, and vrs-python as the oracle).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+bash scripts/services.sh
+
+cargo fmt --all --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
+.venv/bin/ruff check python tests benchmarks
+.venv/bin/pytest "$@"
