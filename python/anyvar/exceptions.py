@@ -34,3 +34,13 @@ class TranslationError(AnyVarError, ValueError):
 
 class StorageError(AnyVarError, OSError):
     """The registry's database cannot be reached or refused an operation."""
+
+
+class RequiredAnnotationsError(VcfFormatError):
+    """An annotated VCF given for ingestion lacks some of the six VRS INFO fields."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message, line)
+
+    def __str__(self) -> str:
+        return self.message

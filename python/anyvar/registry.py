@@ -65,6 +65,17 @@ class Registry:
             ).start()
         return summary
 
+    def ingest(self, input_path: Path, *, assembly: str, conflicts: Path | None) -> dict[str, int]:
+        """Registers the alleles of an already annotated VCF; with ``conflicts``, writes there
+        the CSV of ids that differ from a fresh annotation."""
+        return _core.ingest_annotated_vcf(
+            self.source,
+            str(input_path),
+            assembly=assembly,
+            storage=self.storage,
+            conflicts=str(conflicts) if conflicts else None,
+        )
+
     def translate(self, definition: str, assembly: str) -> _core.Allele:
         return self.source.translate(definition, assembly)
 

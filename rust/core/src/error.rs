@@ -10,6 +10,10 @@ pub enum Error {
     #[error("line {line}: {message}")]
     InvalidVcf { line: u64, message: String },
 
+    /// An annotated VCF (for ingestion) does not declare all VRS INFO fields.
+    #[error("Required VRS annotations are missing -- ensure INFO field has VRS_Allele_IDs, VRS_Starts, VRS_Ends, VRS_States, VRS_Lengths, and VRS_RepeatSubunitLengths")]
+    MissingVrsAnnotations,
+
     /// The sequence source URI or its files cannot be used.
     #[error("sequence source {uri}: {message}")]
     SequenceSource { uri: String, message: String },

@@ -22,6 +22,7 @@ pyo3::import_exception!(anyvar.exceptions, VcfFormatError);
 pyo3::import_exception!(anyvar.exceptions, SequenceSourceError);
 pyo3::import_exception!(anyvar.exceptions, TranslationError);
 pyo3::import_exception!(anyvar.exceptions, StorageError);
+pyo3::import_exception!(anyvar.exceptions, RequiredAnnotationsError);
 
 /// The one place core errors become Python exceptions.
 fn to_py(e: Error) -> PyErr {
@@ -33,6 +34,7 @@ fn to_py(e: Error) -> PyErr {
         Error::InvalidArgument(m) => PyValueError::new_err(m),
         Error::Io { .. } => PyOSError::new_err(e.to_string()),
         Error::Storage(_) => StorageError::new_err(e.to_string()),
+        Error::MissingVrsAnnotations => RequiredAnnotationsError::new_err((e.to_string(), 0)),
         Error::Cancelled | Error::Sink(_) => AnyVarError::new_err(e.to_string()),
     }
 }
@@ -450,6 +452,72 @@ fn allele_ids<'py>(
     Ok(PyArray1::from_vec(py, objects))
 }
 
+/// Registers the alleles of an already annotated VCF; with `conflicts`, writes the CSV of ids
+/// that differ from a fresh annotation there.
+#[pyfunction]
+#[pyo3(signature = (source, input, *, assembly, storage=None, conflicts=None))]
+fn ingest_annotated_vcf(
+    py: Python<'_>,
+    source: &SequenceSource,
+    input: PathBuf,
+    assembly: String,
+    storage: Option<&Storage>,
+    conflicts: Option<PathBuf>,
+) -> PyResult<Py<PyDict>> {
+    struct Discard;
+    impl vcf::AlleleSink for Discard {
+        fn put(&mut self, _: &[Allele]) -> Result<(), String> {
+            Ok(())
+        }
+    }
+    let options = RecordOptions {
+        assembly,
+        for_ref: true,
+        vrs_attributes: false,
+        require_validation: true,
+    };
+    let source = source.inner.clone();
+    let storage = storage.map(|s| s.inner.clone());
+    let summary = py.detach(|| -> anyvar_core::Result<_> {
+        let mut csv = match &conflicts {
+            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+                |e| Error::Io {
+                    context: format!("cannot create {}", p.display()),
+                    source: e,
+                },
+            )?)),
+            None => None,
+        };
+        let csv_ref = csv.as_mut().map(|w| w as &mut dyn std::io::Write);
+        let input = Input::Path(input);
+        let summary = match &storage {
+            Some(st) => {
+                let (mut sink, loader) = st.spawn_loader()?;
+                let result =
+                    vcf::ingest_annotated_vcf(&source, &input, &options, &mut sink, csv_ref);
+                let stored = loader.wait(sink);
+                let summary = result?;
+                stored?;
+                summary
+            }
+            None => vcf::ingest_annotated_vcf(&source, &input, &options, &mut Discard, csv_ref)?,
+        };
+        if let Some(mut w) = csv {
+            std::io::Write::flush(&mut w).map_err(|e| Error::Io {
+                context: "writing the conflicts".into(),
+                source: e,
+            })?;
+        }
+        Ok(summary)
+    });
+    let summary = summary.map_err(to_py)?;
+    let d = PyDict::new(py);
+    d.set_item("records", summary.records)?;
+    d.set_item("alleles", summary.alleles)?;
+    d.set_item("conflicts", summary.conflicts)?;
+    Ok(d.unbind())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -460,5 +528,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PendingRegistration>()?;
     m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
     Ok(())
 }

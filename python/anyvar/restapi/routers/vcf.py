@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from anyvar.restapi.deps import RegistryDep
+from anyvar.exceptions import RequiredAnnotationsError
 from anyvar.restapi.errors import ApiError
 
 router = APIRouter(tags=["VCF Operations"])
@@ -104,4 +105,41 @@ async def annotate_vcf(
         headers={
             "Content-Disposition": f'attachment; filename="{download_name(vcf.filename, bgzip)}"'
         },
+    )
+
+
+@router.put("/annotated_vcf", operation_id="ingest_annotated_vcf", response_model=None)
+async def ingest_annotated_vcf(
+    registry: RegistryDep,
+    vcf: Annotated[UploadFile, File(description="VCF with the six VRS INFO fields")],
+    allow_async_write: bool = False,
+    assembly: AssemblyQuery = "GRCh38",
+    run_async: bool = False,
+    require_validation: Annotated[
+        bool, Query(description="Recompute every id and return the CSV of conflicts")
+    ] = False,
+    run_id: str | None = None,
+) -> StreamingResponse | JSONResponse:
+    """Register the alleles of a VCF that already carries VRS annotations."""
+    if run_async:
+        raise ApiError(400, ASYNC_MISSING)
+    in_path = await save_upload(vcf, "anyvar-annotated-")
+    conflicts = in_path.with_suffix(".conflicts.csv") if require_validation else None
+    try:
+        summary = await run_in_threadpool(
+            registry.ingest, in_path, assembly=assembly, conflicts=conflicts
+        )
+        body = stream_then_forget(conflicts) if conflicts else None
+    except RequiredAnnotationsError as e:
+        raise ApiError(400, str(e)) from None
+    finally:
+        in_path.unlink(missing_ok=True)
+        if conflicts:
+            conflicts.unlink(missing_ok=True)
+    if body is None:
+        return JSONResponse(summary)
+    return StreamingResponse(
+        body,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="conflicts.csv"'},
     )

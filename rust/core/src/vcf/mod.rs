@@ -5,6 +5,7 @@
 //! the sink, and reports progress. At most a few chunks are in flight, so memory stays flat
 //! whatever the input size.
 
+mod ingest;
 mod io;
 pub(crate) mod record;
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
 
+pub use self::ingest::{ingest_annotated_vcf, IngestSummary, CONFLICTS_HEADER};
 use self::io::{open_input, OutputFile};
 pub use self::io::{Compression, Input, Output};
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
@@ -135,9 +137,13 @@ fn read_error(line: u64, e: std::io::Error) -> Error {
     invalid(line, message)
 }
 
-/// Reads the header, checks it is a VCF header, and returns it rewritten (old VRS INFO lines
-/// dropped, ours added before `#CHROM`) with the number of lines read.
-fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(Vec<u8>, u64)> {
+/// Reads and checks a VCF header: `meta` sees each `##` line; returns the `#CHROM` line and the
+/// number of lines read.
+pub(crate) fn read_header_lines(
+    reader: &mut dyn BufRead,
+    mut meta: impl FnMut(&[u8]),
+) -> Result<(Vec<u8>, u64)> {
+    let not_vcf = || invalid(1, "not a VCF: the first line must be ##fileformat=VCFv4.x");
     let head = reader.fill_buf().map_err(|e| read_error(1, e))?;
     if head.is_empty() {
         return Err(invalid(
@@ -145,15 +151,12 @@ fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(V
             "the input is empty; a VCF starts with a ##fileformat=VCFv4.x line",
         ));
     }
-    if !head.starts_with(&b"##fileformat=VCF"[..head.len().min(16)])
-        || head.len() < 16 && !head.contains(&b'\n')
+    // Checked before reading a whole "line": binary input may have no newline for gigabytes.
+    if !b"##fileformat=VCF".starts_with(&head[..head.len().min(16)])
+        && !head.starts_with(b"##fileformat=VCF")
     {
-        return Err(invalid(
-            1,
-            "not a VCF: the first line must be ##fileformat=VCFv4.x",
-        ));
+        return Err(not_vcf());
     }
-    let mut out = Vec::new();
     let mut line = Vec::new();
     let mut line_no = 0u64;
     loop {
@@ -163,18 +166,13 @@ fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(V
             return Err(invalid(line_no, "the header has no #CHROM line"));
         }
         if line_no == 1 && !line.starts_with(b"##fileformat=VCF") {
-            return Err(invalid(
-                1,
-                "not a VCF: the first line must be ##fileformat=VCFv4.x",
-            ));
+            return Err(not_vcf());
         }
         if line.starts_with(b"#CHROM") {
-            out.extend_from_slice(vrs_header_lines(options).as_bytes());
-            out.extend_from_slice(&line);
             if !line.ends_with(b"\n") {
-                out.push(b'\n');
+                line.push(b'\n');
             }
-            return Ok((out, line_no));
+            return Ok((line, line_no));
         }
         if !line.starts_with(b"##") {
             return Err(invalid(
@@ -182,10 +180,21 @@ fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(V
                 "expected a ## header line or the #CHROM line before the data",
             ));
         }
-        if !is_old_vrs_header(&line) {
-            out.extend_from_slice(&line);
-        }
+        meta(&line);
     }
+}
+
+/// The header rewritten: old VRS INFO lines dropped, ours added before `#CHROM`.
+fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(Vec<u8>, u64)> {
+    let mut out = Vec::new();
+    let (chrom_line, lines) = read_header_lines(reader, |line| {
+        if !is_old_vrs_header(line) {
+            out.extend_from_slice(line);
+        }
+    })?;
+    out.extend_from_slice(vrs_header_lines(options).as_bytes());
+    out.extend_from_slice(&chrom_line);
+    Ok((out, lines))
 }
 
 struct Chunk {

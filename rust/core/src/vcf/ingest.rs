@@ -1,0 +1,263 @@
+//! Ingesting a VCF that already carries VRS annotations (`PUT /annotated_vcf`): the alleles are
+//! rebuilt from the six VRS INFO fields and registered; with validation, each record is also
+//! annotated afresh and every id that differs is reported as a conflict.
+
+use std::io::Write;
+
+use super::io::{open_input, Input};
+use super::record::{invalid, Columns};
+use super::{read_error, read_header_lines, AlleleSink, Annotator, Outcome, RecordOptions};
+use crate::allele::{identify, Allele, NormalizedAllele, State, RLE_SEQUENCE_LIMIT};
+use crate::error::{Error, Result};
+use crate::sequence::SequenceSource;
+
+/// The INFO fields an annotated VCF must declare.
+pub const REQUIRED: [&str; 6] = [
+    "VRS_Allele_IDs",
+    "VRS_Starts",
+    "VRS_Ends",
+    "VRS_States",
+    "VRS_Lengths",
+    "VRS_RepeatSubunitLengths",
+];
+
+/// Header of the conflicts CSV.
+pub const CONFLICTS_HEADER: &str = "vrs_id,assembly,chrom,pos,start,end,state,new_vrs_id\n";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestSummary {
+    pub records: u64,
+    pub alleles: u64,
+    pub conflicts: u64,
+}
+
+fn info_value<'a>(info: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    info.split(|b| *b == b';').find_map(|entry| {
+        entry
+            .strip_prefix(key.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"="))
+    })
+}
+
+fn parse_int(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// Rebuilds the alleles of one record from its VRS fields; `None` entries are `.`.
+fn rebuild(
+    info: &[u8],
+    accession: &std::sync::Arc<str>,
+    buf: &mut Vec<u8>,
+) -> std::result::Result<Vec<Option<(Vec<u8>, Allele)>>, String> {
+    let field = |key: &str| -> Vec<&[u8]> {
+        info_value(info, key)
+            .map(|v| v.split(|b| *b == b',').collect())
+            .unwrap_or_default()
+    };
+    let ids = field("VRS_Allele_IDs");
+    let (starts, ends, states, lengths, rsls) = (
+        field("VRS_Starts"),
+        field("VRS_Ends"),
+        field("VRS_States"),
+        field("VRS_Lengths"),
+        field("VRS_RepeatSubunitLengths"),
+    );
+    if [
+        starts.len(),
+        ends.len(),
+        states.len(),
+        lengths.len(),
+        rsls.len(),
+    ]
+    .iter()
+    .any(|n| *n != ids.len())
+    {
+        return Err("the VRS fields do not all have one value per allele".into());
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for i in 0..ids.len() {
+        if ids[i] == b"." || ids[i].is_empty() {
+            out.push(None);
+            continue;
+        }
+        let bad = |what: &str| format!("allele {}: {what}", i + 1);
+        let start = parse_int(starts[i]).ok_or_else(|| bad("VRS_Starts is not a number"))?;
+        let end = parse_int(ends[i]).ok_or_else(|| bad("VRS_Ends is not a number"))?;
+        let state_seq = (states[i] != b".").then(|| states[i].to_ascii_uppercase());
+        let state = if lengths[i] == b"." {
+            State::Literal {
+                sequence: state_seq.ok_or_else(|| bad("a literal allele needs VRS_States"))?,
+            }
+        } else {
+            let length = parse_int(lengths[i]).ok_or_else(|| bad("VRS_Lengths is not a number"))?;
+            let rsl = parse_int(rsls[i])
+                .ok_or_else(|| bad("VRS_RepeatSubunitLengths is not a number"))?;
+            // `.` stands for both an empty sequence (length 0) and an omitted one (> 50).
+            let sequence = match state_seq {
+                Some(s) => Some(s),
+                None if length == 0 => Some(Vec::new()),
+                None if length > RLE_SEQUENCE_LIMIT => None,
+                None => {
+                    return Err(bad(
+                        "VRS_States is missing for a short ReferenceLengthExpression",
+                    ))
+                }
+            };
+            State::ReferenceLength {
+                length,
+                repeat_subunit_length: rsl,
+                sequence,
+            }
+        };
+        let allele = identify(
+            buf,
+            accession,
+            NormalizedAllele { start, end, state },
+            &mut None,
+        );
+        out.push(Some((ids[i].to_vec(), allele)));
+    }
+    Ok(out)
+}
+
+/// Registers the alleles of an annotated VCF through `sink`; with `conflicts`, re-annotates each
+/// record and writes a CSV row for every id that differs from the file's.
+pub fn ingest_annotated_vcf(
+    source: &SequenceSource,
+    input: &Input,
+    options: &RecordOptions,
+    sink: &mut dyn AlleleSink,
+    mut conflicts: Option<&mut dyn Write>,
+) -> Result<IngestSummary> {
+    let mut reader = open_input(input, 1)?.reader;
+    let mut declared: Vec<String> = Vec::new();
+    let (_, mut line_no) = read_header_lines(&mut *reader, |line| {
+        if let Some(rest) = line.strip_prefix(b"##INFO=<ID=") {
+            let id = rest
+                .split(|b| *b == b',' || *b == b'>')
+                .next()
+                .unwrap_or(b"");
+            declared.push(String::from_utf8_lossy(id).into_owned());
+        }
+    })?;
+    if REQUIRED.iter().any(|k| !declared.iter().any(|d| d == k)) {
+        return Err(Error::MissingVrsAnnotations);
+    }
+    let write_err = |e| Error::io("writing the conflicts", e);
+    if let Some(w) = conflicts.as_mut() {
+        w.write_all(CONFLICTS_HEADER.as_bytes())
+            .map_err(write_err)?;
+    }
+    let validate = RecordOptions {
+        for_ref: true,
+        ..options.clone()
+    };
+    let mut annotator = Annotator::new(source, &validate);
+    let mut summary = IngestSummary::default();
+    let mut batch: Vec<Allele> = Vec::new();
+    let mut buf = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        line_no += 1;
+        let n = std::io::BufRead::read_until(&mut *reader, b'\n', &mut line)
+            .map_err(|e| read_error(line_no, e))?;
+        if n == 0 {
+            break;
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let cols = Columns::split(&line).map_err(|found| {
+            invalid(
+                line_no,
+                format!("expected at least 8 tab-separated columns, found {found}"),
+            )
+        })?;
+        summary.records += 1;
+        let (chrom, pos, reference, alts, info) = (
+            cols.get(&line, 0),
+            cols.get(&line, 1),
+            cols.get(&line, 3),
+            cols.get(&line, 4),
+            cols.get(&line, 7),
+        );
+        if info_value(info, "VRS_Allele_IDs").is_none() {
+            continue; // an erroring or unannotated record: nothing to register
+        }
+        let Some(contig) = std::str::from_utf8(chrom)
+            .ok()
+            .map(|c| source.resolve(&options.assembly, c))
+            .transpose()?
+            .flatten()
+        else {
+            continue;
+        };
+        let rebuilt =
+            rebuild(info, &contig.accession, &mut buf).map_err(|m| invalid(line_no, m))?;
+        let fresh = match conflicts {
+            Some(_) => match annotator.annotate(chrom, pos, reference, alts)? {
+                Outcome::Alleles => Some(annotator.entries().to_vec()),
+                Outcome::Error(_) => Some(Vec::new()),
+            },
+            None => None,
+        };
+        // The file may annotate REF and ALTs, or ALTs only.
+        let offset = match &fresh {
+            Some(f) if f.len() == rebuilt.len() + 1 => 1,
+            _ => 0,
+        };
+        for (i, entry) in rebuilt.into_iter().enumerate() {
+            let Some((given_id, allele)) = entry else {
+                continue;
+            };
+            if let (Some(w), Some(fresh)) = (conflicts.as_mut(), &fresh) {
+                let new_id = fresh
+                    .get(i + offset)
+                    .and_then(|a| a.as_ref())
+                    .map(|a| a.id())
+                    .unwrap_or_default();
+                if new_id.as_bytes() != given_id.as_slice() {
+                    summary.conflicts += 1;
+                    let state = match &allele.state {
+                        State::Literal { sequence } => {
+                            String::from_utf8_lossy(sequence).into_owned()
+                        }
+                        State::ReferenceLength {
+                            sequence, length, ..
+                        } => sequence
+                            .as_ref()
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .unwrap_or_else(|| format!("length={length}")),
+                    };
+                    writeln!(
+                        w,
+                        "{},{},{},{},{},{},{},{}",
+                        String::from_utf8_lossy(&given_id),
+                        options.assembly,
+                        String::from_utf8_lossy(chrom),
+                        String::from_utf8_lossy(pos),
+                        allele.start,
+                        allele.end,
+                        state,
+                        new_id
+                    )
+                    .map_err(write_err)?;
+                }
+            }
+            summary.alleles += 1;
+            batch.push(allele);
+        }
+        if batch.len() >= 10_000 {
+            sink.put(&batch).map_err(Error::Sink)?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        sink.put(&batch).map_err(Error::Sink)?;
+    }
+    Ok(summary)
+}
