@@ -13,8 +13,8 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from anyvar.restapi.deps import RegistryDep
 from anyvar.exceptions import RequiredAnnotationsError
+from anyvar.restapi.deps import RegistryDep
 from anyvar.restapi.errors import ApiError
 
 router = APIRouter(tags=["VCF Operations"])

@@ -43,12 +43,15 @@ fn parse_int(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
+/// An allele rebuilt from a record's VRS fields, with the id the file gave it.
+type Rebuilt = (Vec<u8>, Allele);
+
 /// Rebuilds the alleles of one record from its VRS fields; `None` entries are `.`.
 fn rebuild(
     info: &[u8],
     accession: &std::sync::Arc<str>,
     buf: &mut Vec<u8>,
-) -> std::result::Result<Vec<Option<(Vec<u8>, Allele)>>, String> {
+) -> std::result::Result<Vec<Option<Rebuilt>>, String> {
     let field = |key: &str| -> Vec<&[u8]> {
         info_value(info, key)
             .map(|v| v.split(|b| *b == b',').collect())
