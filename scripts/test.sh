@@ -11,4 +11,5 @@ cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
 .venv/bin/ruff check python tests benchmarks
+.venv/bin/ruff format --check python tests benchmarks
 .venv/bin/pytest "$@"

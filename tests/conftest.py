@@ -60,3 +60,61 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def synthetic_fasta_uri(synthetic: tuple[Path, Path]) -> str:
     return f"fasta+file://{synthetic[0]}?assembly=GRCh38"
+
+
+# --- helpers for the I/O, API, CLI and source tests -----------------------------------------
+
+ANYVAR_CLI = Path(sys.executable).with_name("anyvar")
+
+
+def read_text(path: Path) -> str:
+    """A VCF's text, gunzipped when it is gzip/BGZF-compressed (detected by content)."""
+    import gzip
+
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data.decode()
+
+
+def data_lines(path: Path) -> list[list[str]]:
+    """The tab-split data lines of a VCF (line endings stripped)."""
+    return [
+        line.split("\t")
+        for line in read_text(path).splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+def info_of(fields: list[str]) -> dict[str, str]:
+    """INFO of a split data line as a dict (flags map to "")."""
+    if fields[7] == ".":
+        return {}
+    return dict((kv.split("=", 1) + [""])[:2] for kv in fields[7].split(";"))
+
+
+def vrs_ids(fields: list[str]) -> list[str | None] | None:
+    """The VRS_Allele_IDs entries of a split data line (None for `.`), None if absent."""
+    info = info_of(fields)
+    if "VRS_Allele_IDs" not in info:
+        return None
+    return [None if v == "." else v for v in info["VRS_Allele_IDs"].split(",")]
+
+
+def run_cli(
+    *args: str | Path, stdin: bytes | None = None, env: dict | None = None, cwd: Path | None = None
+):
+    """Runs the installed ``anyvar`` script without SEQREPO_DATAPROXY_URI unless ``env`` sets
+    it; returns the CompletedProcess (bytes)."""
+    import os
+
+    full_env = {k: v for k, v in os.environ.items() if k != "SEQREPO_DATAPROXY_URI"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [ANYVAR_CLI, *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )

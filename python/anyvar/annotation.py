@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Literal, TypedDict
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from anyvar import _core
 from anyvar.config import get_settings
 from anyvar.sequence import open_sequence_source
+
+if TYPE_CHECKING:  # numpy is imported only by allele_ids: the CLI starts faster without it
+    import numpy as np
 
 ProgressCallback = Callable[[int, int, "int | None"], None]
 """Called with (records done, input bytes read, total input bytes or None)."""
@@ -31,6 +32,14 @@ class AnnotationSummary(TypedDict, total=False):
     """Alleles written to storage (when it was waited for)."""
     pending: _core.PendingRegistration
     """Registration still running (``wait_for_storage=False``)."""
+
+
+def _threads(threads: int | None) -> int:
+    if threads is None:
+        return get_settings().annotation_threads()
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    return threads
 
 
 def _path(p: str | os.PathLike[str] | None) -> str | None:
@@ -74,7 +83,7 @@ def annotate_vcf(
         for_ref=for_ref,
         vrs_attributes=vrs_attributes,
         require_validation=require_validation,
-        threads=threads or get_settings().annotation_threads(),
+        threads=_threads(threads),
         compression=compression,
         tabix=tabix,
         producer=f"AnyVar version={_core.__version__}",
@@ -87,6 +96,8 @@ def annotate_vcf(
 
 
 def _strings(values: Sequence[str] | np.ndarray) -> list[str]:
+    import numpy as np
+
     return (
         values.astype(str).tolist() if isinstance(values, np.ndarray) else [str(v) for v in values]
     )
@@ -108,6 +119,8 @@ def allele_ids(
     An entry is None where vrs-python's annotator gives no ALT id: unknown contig, symbolic,
     ``*`` or breakend ALT, or (with ``require_validation``) a REF that does not match.
     """
+    import numpy as np
+
     source = open_sequence_source(dataproxy_uri)
     return _core.allele_ids(
         source,
@@ -117,5 +130,5 @@ def allele_ids(
         _strings(alt),
         assembly=assembly,
         require_validation=require_validation,
-        threads=threads or get_settings().annotation_threads(),
+        threads=_threads(threads),
     )

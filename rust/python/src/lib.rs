@@ -518,6 +518,14 @@ fn ingest_annotated_vcf(
     Ok(d.unbind())
 }
 
+/// Data records of a plain, gzip or bgzip VCF (decompressed), for run-time estimates.
+#[pyfunction]
+#[pyo3(signature = (input, threads=1))]
+fn count_records(py: Python<'_>, input: PathBuf, threads: usize) -> PyResult<u64> {
+    py.detach(|| vcf::count_records(&Input::Path(input), threads))
+        .map_err(to_py)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -529,5 +537,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
     m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
+    m.add_function(wrap_pyfunction!(count_records, m)?)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! BGZF) through a temporary file that is renamed into place only when the run succeeded.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,11 +65,30 @@ impl<R: Read> Read for Counting<R> {
 
 pub(crate) struct OpenedInput {
     pub reader: Box<dyn BufRead + Send>,
+    /// A BGZF file without its end-of-file block was cut short at a block boundary, which the
+    /// decoder cannot see: the reader reports it when it reaches the end.
+    pub truncated_bgzf: bool,
     pub bytes_read: Arc<AtomicU64>,
     pub total_bytes: Option<u64>,
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The empty block every BGZF file ends with (SAM/BAM specification, 4.1.2).
+const BGZF_EOF: [u8; 28] = [
+    0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 0x06, 0, 0x42, 0x43, 0x02, 0, 0x1b, 0, 0x03, 0, 0,
+    0, 0, 0, 0, 0, 0, 0,
+];
+
+fn lacks_bgzf_eof(path: &Path) -> bool {
+    let mut tail = [0u8; 28];
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    f.seek(SeekFrom::End(-28))
+        .and_then(|_| f.read_exact(&mut tail))
+        .is_ok()
+        && tail != BGZF_EOF
+}
 
 pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
     let bytes_read = Arc::new(AtomicU64::new(0));
@@ -77,7 +96,8 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
         Input::Path(p) => {
             let f =
                 File::open(p).map_err(|e| Error::io(format!("cannot open {}", p.display()), e))?;
-            let len = f.metadata().ok().map(|m| m.len());
+            // Only a regular file has a size worth reporting progress against (not a pipe).
+            let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             (Box::new(f), len, p.display().to_string())
         }
         Input::Stdin => (Box::new(io::stdin()), None, "standard input".into()),
@@ -92,10 +112,15 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
     let head = raw
         .fill_buf()
         .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+    // BGZF is gzip with a `BC` extra subfield; it gets the multithreaded block decoder.
+    let is_bgzf = head.starts_with(&GZIP_MAGIC)
+        && head.len() >= 14
+        && head[3] & 0x04 != 0
+        && head[12] == b'B'
+        && head[13] == b'C';
+    let truncated_bgzf =
+        is_bgzf && total_bytes.is_some() && matches!(input, Input::Path(p) if lacks_bgzf_eof(p));
     let reader: Box<dyn BufRead + Send> = if head.starts_with(&GZIP_MAGIC) {
-        // BGZF is gzip with a `BC` extra subfield; it gets the multithreaded block decoder.
-        let is_bgzf =
-            head.len() >= 14 && head[3] & 0x04 != 0 && head[12] == b'B' && head[13] == b'C';
         if is_bgzf {
             let workers = NonZero::new(threads.max(1)).expect("max(1)");
             Box::new(BufReader::with_capacity(
@@ -113,6 +138,7 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
     };
     Ok(OpenedInput {
         reader,
+        truncated_bgzf,
         bytes_read,
         total_bytes,
     })
@@ -129,7 +155,6 @@ pub(crate) struct OutputFile {
     sink: Option<Sink>,
     temp: Option<PathBuf>,
     target: Option<PathBuf>,
-    bgzf: bool,
 }
 
 fn temp_name(target: &Path) -> PathBuf {
@@ -145,7 +170,12 @@ fn temp_name(target: &Path) -> PathBuf {
 }
 
 impl OutputFile {
-    pub fn create(output: &Output, compression: Compression, threads: usize) -> Result<OutputFile> {
+    pub fn create(
+        output: &Output,
+        compression: Compression,
+        threads: usize,
+        index: bool,
+    ) -> Result<OutputFile> {
         let bgzf = match (compression, output) {
             (Compression::Bgzf, _) => true,
             (Compression::Plain, _) => false,
@@ -155,6 +185,11 @@ impl OutputFile {
                 name.ends_with(".gz") || name.ends_with(".bgz")
             }
         };
+        if index && (!bgzf || matches!(output, Output::Stdout)) {
+            return Err(Error::InvalidArgument(
+                "a tabix index needs BGZF output to a file (an output name ending in .gz)".into(),
+            ));
+        }
         match output {
             Output::Stdout => {
                 if bgzf {
@@ -170,7 +205,6 @@ impl OutputFile {
                     ))),
                     temp: None,
                     target: None,
-                    bgzf,
                 })
             }
             Output::Path(target) => {
@@ -190,7 +224,6 @@ impl OutputFile {
                     sink: Some(sink),
                     temp: Some(temp),
                     target: Some(target.clone()),
-                    bgzf,
                 })
             }
         }
@@ -205,7 +238,8 @@ impl OutputFile {
         r.map_err(|e| Error::io("writing the output", e))
     }
 
-    /// Flushes, closes and moves the output into place; with `index`, writes a tabix index too.
+    /// Flushes, closes and moves the output into place; with `index`, writes a tabix index
+    /// too. Nothing is moved into place unless every step succeeded.
     pub fn commit(mut self, index: bool) -> Result<()> {
         let werr = |e| Error::io("writing the output", e);
         match self.sink.take().expect("committed once") {
@@ -219,22 +253,17 @@ impl OutputFile {
             }
             Sink::Stdout(mut w) => w.flush().map_err(werr)?,
         }
-        if let (Some(temp), Some(target)) = (self.temp.take(), self.target.as_ref()) {
-            fs::rename(&temp, target).map_err(|e| {
-                let _ = fs::remove_file(&temp);
+        if let (Some(temp), Some(target)) = (self.temp.as_ref(), self.target.as_ref()) {
+            if index {
+                write_index(temp, target)?;
+            }
+            fs::rename(temp, target).map_err(|e| {
                 Error::io(
                     format!("cannot move the output into {}", target.display()),
                     e,
                 )
             })?;
-            if index {
-                if !self.bgzf {
-                    return Err(Error::InvalidArgument(
-                        "a tabix index needs BGZF output (an output name ending in .gz)".into(),
-                    ));
-                }
-                write_tabix(target)?;
-            }
+            self.temp = None;
         }
         Ok(())
     }
@@ -249,34 +278,72 @@ impl Drop for OutputFile {
     }
 }
 
-fn write_tabix(path: &Path) -> Result<()> {
-    let index = noodles_vcf::fs::index(path)
-        .map_err(|e| Error::io(format!("cannot index {}", path.display()), e))?;
+/// Indexes the finished `temp` file and writes the index beside `target` (under a temporary
+/// name first, so a failed index leaves nothing behind).
+fn write_index(temp: &Path, target: &Path) -> Result<()> {
+    let index = noodles_vcf::fs::index(temp)
+        .map_err(|e| Error::io(format!("cannot index {}", target.display()), e))?;
     // Contigs longer than 2^29 need a CSI index; noodles picks the format, we pick the suffix.
-    let (suffix, written) = match &index {
-        noodles_vcf::Index::Tabix(tbi) => (
-            ".tbi",
-            with_suffix_path(path, ".tbi", |p| noodles_tabix::fs::write(p, tbi)),
-        ),
-        noodles_vcf::Index::Csi(csi) => (
-            ".csi",
-            with_suffix_path(path, ".csi", |p| noodles_csi::fs::write(p, csi)),
-        ),
+    let suffix = match index {
+        noodles_vcf::Index::Tabix(_) => ".tbi",
+        noodles_vcf::Index::Csi(_) => ".csi",
     };
-    written.map_err(|e| {
+    let final_path = with_suffix_path(target, suffix);
+    let temp_path = with_suffix_path(temp, suffix);
+    match &index {
+        noodles_vcf::Index::Tabix(tbi) => noodles_tabix::fs::write(&temp_path, tbi),
+        noodles_vcf::Index::Csi(csi) => noodles_csi::fs::write(&temp_path, csi),
+    }
+    .and_then(|()| fs::rename(&temp_path, &final_path))
+    .map_err(|e| {
+        let _ = fs::remove_file(&temp_path);
         Error::io(
-            format!("cannot write the {suffix} index of {}", path.display()),
+            format!("cannot write the {suffix} index of {}", target.display()),
             e,
         )
     })
 }
 
-fn with_suffix_path(
-    path: &Path,
-    suffix: &str,
-    write: impl FnOnce(PathBuf) -> io::Result<()>,
-) -> io::Result<()> {
+fn with_suffix_path(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
-    write(PathBuf::from(s))
+    PathBuf::from(s)
+}
+
+/// Data lines of a (possibly compressed) VCF, for estimates before a run: decompresses and
+/// counts lines that are neither header nor blank.
+pub fn count_records(input: &Input, threads: usize) -> Result<u64> {
+    let mut reader = open_input(input, threads)?.reader;
+    let mut count = 0u64;
+    let mut at_line_start = true;
+    let mut first_byte_of_line = 0u8;
+    loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| Error::io("reading the input", e))?;
+        if buf.is_empty() {
+            break;
+        }
+        for &b in buf {
+            if at_line_start {
+                first_byte_of_line = b;
+                at_line_start = false;
+            }
+            if b == b'\n' {
+                if first_byte_of_line != b'#'
+                    && first_byte_of_line != b'\n'
+                    && first_byte_of_line != b'\r'
+                {
+                    count += 1;
+                }
+                at_line_start = true;
+            }
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+    if !at_line_start && first_byte_of_line != b'#' {
+        count += 1;
+    }
+    Ok(count)
 }

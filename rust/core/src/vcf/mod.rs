@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
 
 pub use self::ingest::{ingest_annotated_vcf, IngestSummary, CONFLICTS_HEADER};
+pub use self::io::{count_records, Compression, Input, Output};
 use self::io::{open_input, OutputFile};
-pub use self::io::{Compression, Input, Output};
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
 pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
 use crate::allele::Allele;
@@ -192,7 +192,13 @@ fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(V
             out.extend_from_slice(line);
         }
     })?;
-    out.extend_from_slice(vrs_header_lines(options).as_bytes());
+    let ours = vrs_header_lines(options);
+    if chrom_line.ends_with(b"\r\n") {
+        // Keep a CRLF file's line endings consistent in the lines we add.
+        out.extend_from_slice(ours.replace('\n', "\r\n").as_bytes());
+    } else {
+        out.extend_from_slice(ours.as_bytes());
+    }
     out.extend_from_slice(&chrom_line);
     Ok((out, lines))
 }
@@ -214,6 +220,7 @@ struct ChunkResult {
 /// Reader thread: whole lines, about `CHUNK_BYTES` at a time.
 fn read_chunks(
     mut reader: Box<dyn BufRead + Send>,
+    truncated_bgzf: bool,
     mut line_no: u64,
     tx: crossbeam_channel::Sender<Result<Chunk>>,
 ) {
@@ -231,10 +238,17 @@ fn read_chunks(
                 }
             }
         }
+        let last = data.len() < CHUNK_BYTES;
+        if last && truncated_bgzf {
+            let _ = tx.send(Err(invalid(
+                line_no + 1,
+                "the bgzip input is truncated (it lacks the BGZF end-of-file block)",
+            )));
+            return;
+        }
         if data.is_empty() {
             return;
         }
-        let last = data.len() < CHUNK_BYTES;
         if tx
             .send(Ok(Chunk {
                 seq,
@@ -345,9 +359,10 @@ pub fn annotate_vcf(
     let threads = options.threads.max(1);
     let opened = open_input(input, threads)?;
     let bytes_read = opened.bytes_read.clone();
+    let truncated_bgzf = opened.truncated_bgzf;
     let mut reader = opened.reader;
     let (header, header_lines) = read_header(&mut *reader, options)?;
-    let mut out = OutputFile::create(output, options.compression, threads)?;
+    let mut out = OutputFile::create(output, options.compression, threads, options.tabix)?;
     out.write_all(&header)?;
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -370,7 +385,7 @@ pub fn annotate_vcf(
     // not hold the caller; it ends by itself at its next send.
     let reader_thread = std::thread::Builder::new()
         .name("anyvar-read".into())
-        .spawn(move || read_chunks(reader, header_lines, chunk_tx))
+        .spawn(move || read_chunks(reader, truncated_bgzf, header_lines, chunk_tx))
         .map_err(|e| Error::io("cannot start the reader thread", e))?;
 
     let result = pool.in_place_scope(|scope| -> Result<()> {
@@ -435,8 +450,9 @@ pub fn annotate_vcf(
     drop(chunk_rx);
     result?;
     let _ = reader_thread.join();
-    out.commit(options.tabix)?;
+    // The last report comes before the commit: cancelling there must not leave an output.
     progress(&report(summary.records))?;
+    out.commit(options.tabix)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
