@@ -56,6 +56,49 @@ class Settings(BaseSettings):
     auth_token_list: str = Field(default="", alias="ANYVAR_AUTH_TOKEN_LIST")
     """Comma-separated bearer tokens; when set, every route but the docs requires one."""
 
+    # Asynchronous runs on Celery (names and defaults of AnyVar's documentation).
+    celery_broker_url: str = Field(default="redis://localhost:6379/0", alias="CELERY_BROKER_URL")
+    celery_backend_url: str = Field(default="redis://localhost:6379/0", alias="CELERY_BACKEND_URL")
+    vcf_async_work_dir: Path | None = Field(default=None, alias="ANYVAR_VCF_ASYNC_WORK_DIR")
+    """Shared directory for uploaded and annotated files; async runs are off without it."""
+    vcf_async_failure_status_code: int = Field(
+        default=500, ge=200, le=599, alias="ANYVAR_VCF_ASYNC_FAILURE_STATUS_CODE"
+    )
+    expected_vrs_ids_per_second: int = Field(
+        default=300_000, gt=0, alias="ANYVAR_EXPECTED_VRS_IDS_PER_SECOND"
+    )
+    """For ``Retry-After``: identifiers one worker computes per second (measured: several
+    hundred thousand; the estimate errs on the slow side)."""
+    celery_task_default_queue: str = Field(default="anyvar_q", alias="CELERY_TASK_DEFAULT_QUEUE")
+    celery_event_queue_prefix: str = Field(default="anyvar_ev", alias="CELERY_EVENT_QUEUE_PREFIX")
+    celery_timezone: str = Field(default="UTC", alias="CELERY_TIMEZONE")
+    celery_result_expires: int = Field(default=7200, ge=1, alias="CELERY_RESULT_EXPIRES")
+    celery_broker_transport_options_visibility_timeout: int = Field(
+        default=7200, ge=1, alias="CELERY_BROKER_TRANSPORT_OPTIONS_VISIBILITY_TIMEOUT"
+    )
+    celery_task_acks_late: bool = Field(default=True, alias="CELERY_TASK_ACKS_LATE")
+    celery_task_reject_on_worker_lost: bool = Field(
+        default=False, alias="CELERY_TASK_REJECT_ON_WORKER_LOST"
+    )
+    celery_worker_prefetch_multiplier: int = Field(
+        default=1, ge=0, alias="CELERY_WORKER_PREFETCH_MULTIPLIER"
+    )
+    celery_task_time_limit: int = Field(default=3900, ge=1, alias="CELERY_TASK_TIME_LIMIT")
+    celery_soft_time_limit: int = Field(default=3600, ge=1, alias="CELERY_SOFT_TIME_LIMIT")
+    celery_worker_send_task_events: bool = Field(
+        default=False, alias="CELERY_WORKER_SEND_TASK_EVENTS"
+    )
+
+    def async_enabled(self) -> bool:
+        """Async runs need the shared work directory and Celery installed."""
+        if self.vcf_async_work_dir is None:
+            return False
+        try:
+            import celery  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
     def auth_tokens(self) -> set[str]:
         return {t.strip() for t in self.auth_token_list.split(",") if t.strip()}
 

@@ -3,14 +3,19 @@ Celery tasks. Every operation is one call into the Rust core."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, StrictStr
 
 from anyvar import _core
 from anyvar.annotation import AnnotationSummary, annotate_vcf
 from anyvar.config import Settings
+from anyvar.exceptions import TranslationError
 from anyvar.sequence import open_sequence_source
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,35 @@ class Registry:
     def register(self, alleles: list[_core.Allele]) -> None:
         if self.storage is not None:
             self.storage.put(alleles)
+
+
+class VariationRequest(BaseModel):
+    definition: StrictStr
+    input_type: str | None = None
+    copies: int | None = None
+    copy_change: str | None = None
+    assembly_name: Literal["GRCh38", "GRCh37"] | None = "GRCh38"
+
+
+def translate_and_register(registry: Registry, request: VariationRequest) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "input_variation": request.model_dump(),
+        "messages": [],
+        "object": None,
+        "object_id": None,
+    }
+    if request.input_type not in (None, "Allele"):
+        response["messages"].append(f"Unsupported input_type {request.input_type!r}: only Allele")
+        return response
+    try:
+        allele = registry.translate(request.definition, request.assembly_name or "GRCh38")
+    except TranslationError as e:
+        response["messages"].append(f'Unable to translate "{request.definition}": {e}')
+        return response
+    registry.register([allele])
+    response["object"] = json.loads(allele.json())
+    response["object_id"] = allele.id
+    return response
 
 
 def _finish_registration(pending: _core.PendingRegistration) -> None:

@@ -3,68 +3,54 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
-from anyvar.exceptions import TranslationError
-from anyvar.registry import Registry
+from anyvar.registry import Registry, VariationRequest, translate_and_register
+from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep
 
 router = APIRouter(tags=["VRS Objects"])
-
-
-class VariationRequest(BaseModel):
-    definition: StrictStr
-    input_type: str | None = None
-    copies: int | None = None
-    copy_change: str | None = None
-    assembly_name: Literal["GRCh38", "GRCh37"] | None = "GRCh38"
 
 
 def not_found(object_id: str) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": f"VRS Object {object_id} not found"})
 
 
-def _translate_and_register(registry: Registry, request: VariationRequest) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "input_variation": request.model_dump(),
-        "messages": [],
-        "object": None,
-        "object_id": None,
-    }
-    if request.input_type not in (None, "Allele"):
-        response["messages"].append(f"Unsupported input_type {request.input_type!r}: only Allele")
-        return response
-    try:
-        allele = registry.translate(request.definition, request.assembly_name or "GRCh38")
-    except TranslationError as e:
-        response["messages"].append(f'Unable to translate "{request.definition}": {e}')
-        return response
-    registry.register([allele])
-    response["object"] = json.loads(allele.json())
-    response["object_id"] = allele.id
-    return response
-
-
 @router.put("/variation", operation_id="register_variation")
 async def register_variation(registry: RegistryDep, request: VariationRequest) -> dict:
     """Translate a gnomAD-style, SPDI or genomic HGVS definition and register the Allele."""
-    return await run_in_threadpool(_translate_and_register, registry, request)
+    return await run_in_threadpool(translate_and_register, registry, request)
 
 
-@router.put("/variations", operation_id="register_variations")
+@router.put("/variations", operation_id="register_variations", response_model=None)
 async def register_variations(
-    registry: RegistryDep, requests: Annotated[list[VariationRequest], Body()]
-) -> list[dict]:
-    """Register many definitions; the answers come in input order."""
+    request: Request,
+    registry: RegistryDep,
+    requests: Annotated[list[VariationRequest], Body()],
+    run_async: bool = False,
+    run_id: str | None = None,
+) -> list[dict] | JSONResponse:
+    """Register many definitions; the answers come in input order. With ``run_async`` they
+    are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
+    if run_async:
+        return await runs.submit(
+            request,
+            kind="variations",
+            result="json",
+            task_name="anyvar.queueing.celery_worker.register_variations",
+            run_id=run_id,
+            body=json.dumps([r.model_dump() for r in requests]).encode(),
+            task_kwargs={},
+            location_prefix="/variations",
+        )
 
     def run() -> list[dict]:
-        return [_translate_and_register(registry, r) for r in requests]
+        return [translate_and_register(registry, r) for r in requests]
 
     return await run_in_threadpool(run)
 
@@ -129,3 +115,9 @@ def _resolve_accession(registry: Registry, accession: str) -> str | None:
         return name
     found = registry.source.resolve(accession)
     return found[0] if found else None
+
+
+@router.get("/variations/{run_id}", operation_id="get_variations_run", response_model=None)
+async def get_variations_run(request: Request, run_id: str):
+    """The answers of an asynchronous ``PUT /variations`` run."""
+    return await runs.poll(request, run_id, location_prefix="/variations")

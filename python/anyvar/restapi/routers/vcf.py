@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from anyvar.exceptions import RequiredAnnotationsError
+from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep
-from anyvar.restapi.errors import ApiError
 
 router = APIRouter(tags=["VCF Operations"])
 
@@ -61,6 +61,7 @@ def download_name(upload_name: str | None, bgzip: bool) -> str:
 
 @router.put("/vcf", operation_id="annotate_vcf", response_model=None)
 async def annotate_vcf(
+    request: Request,
     registry: RegistryDep,
     vcf: Annotated[UploadFile, File(description="VCF to register and annotate")],
     for_ref: bool = True,
@@ -74,9 +75,26 @@ async def annotate_vcf(
         Literal["none", "bgzip"], Query(description="none: plain VCF; bgzip: BGZF-compressed")
     ] = "none",
 ) -> StreamingResponse:
-    """Annotate a VCF (plain, gzip or bgzip) with VRS ids and register every allele."""
+    """Annotate a VCF (plain, gzip or bgzip) with VRS ids and register every allele; with
+    ``run_async`` answer 202 at once and run on a Celery worker (poll ``GET /vcf/{run_id}``)."""
     if run_async:
-        raise ApiError(400, ASYNC_MISSING)
+        return await runs.submit(
+            request,
+            kind="vcf",
+            result="vcf.gz" if output_compression == "bgzip" else "vcf",
+            task_name="anyvar.queueing.celery_worker.annotate_vcf",
+            run_id=run_id,
+            upload=vcf,
+            task_kwargs={
+                "assembly": assembly,
+                "for_ref": for_ref,
+                "allow_async_write": allow_async_write,
+                "add_vrs_attributes": add_vrs_attributes,
+                "require_validation": require_validation,
+                "output_compression": output_compression,
+            },
+            ids_per_record=2 if for_ref else 1,
+        )
     in_path = await save_upload(vcf, "anyvar-in-")
     fd, out_name = tempfile.mkstemp(prefix="anyvar-out-", suffix=".vcf")
     os.close(fd)
@@ -110,6 +128,7 @@ async def annotate_vcf(
 
 @router.put("/annotated_vcf", operation_id="ingest_annotated_vcf", response_model=None)
 async def ingest_annotated_vcf(
+    request: Request,
     registry: RegistryDep,
     vcf: Annotated[UploadFile, File(description="VCF with the six VRS INFO fields")],
     allow_async_write: bool = False,
@@ -122,7 +141,19 @@ async def ingest_annotated_vcf(
 ) -> StreamingResponse | JSONResponse:
     """Register the alleles of a VCF that already carries VRS annotations."""
     if run_async:
-        raise ApiError(400, ASYNC_MISSING)
+        return await runs.submit(
+            request,
+            kind="annotated_vcf",
+            result="csv" if require_validation else "json",
+            task_name="anyvar.queueing.celery_worker.ingest_annotated_vcf",
+            run_id=run_id,
+            upload=vcf,
+            task_kwargs={
+                "assembly": assembly,
+                "allow_async_write": allow_async_write,
+                "require_validation": require_validation,
+            },
+        )
     in_path = await save_upload(vcf, "anyvar-annotated-")
     conflicts = in_path.with_suffix(".conflicts.csv") if require_validation else None
     try:
@@ -131,7 +162,7 @@ async def ingest_annotated_vcf(
         )
         body = stream_then_forget(conflicts) if conflicts else None
     except RequiredAnnotationsError as e:
-        raise ApiError(400, str(e)) from None
+        raise runs.ApiError(400, str(e)) from None
     finally:
         in_path.unlink(missing_ok=True)
         if conflicts:
@@ -143,3 +174,16 @@ async def ingest_annotated_vcf(
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="conflicts.csv"'},
     )
+
+
+@router.get("/vcf/{run_id}", operation_id="get_vcf_run", response_model=None)
+async def get_vcf_run(request: Request, run_id: str):
+    """The result of an asynchronous run: 202 while it runs, then the annotated VCF (or the
+    conflicts CSV of ``/annotated_vcf``), or the failure."""
+    return await runs.poll(request, run_id)
+
+
+@router.delete("/vcf/{run_id}", operation_id="cancel_vcf_run")
+async def cancel_vcf_run(request: Request, run_id: str) -> JSONResponse:
+    """Cancel an asynchronous run and remove its files."""
+    return await runs.cancel(request, run_id)

@@ -1,0 +1,258 @@
+"""The Celery app: ``celery -A anyvar.queueing.celery_worker:celery_app worker``.
+
+Configured from the environment (AnyVar's ``CELERY_*`` variables and defaults). Tasks are thin:
+a typed request in, one call into the registry (the Rust core), a path out. Only the prefork
+and solo pools are supported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from functools import cache
+from pathlib import Path
+
+from celery import Celery, signals
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import BaseModel
+
+from anyvar.config import available_cores, get_settings
+from anyvar.exceptions import AnyVarError, VcfFormatError
+from anyvar.queueing import workdir
+from anyvar.queueing.runs import RunStore
+from anyvar.registry import Registry, VariationRequest, translate_and_register
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+
+celery_app = Celery(
+    "anyvar", broker=settings.celery_broker_url, backend=settings.celery_backend_url
+)
+celery_app.conf.update(
+    task_default_queue=settings.celery_task_default_queue,
+    event_queue_prefix=settings.celery_event_queue_prefix,
+    timezone=settings.celery_timezone,
+    result_expires=settings.celery_result_expires,
+    broker_transport_options={
+        "visibility_timeout": settings.celery_broker_transport_options_visibility_timeout
+    },
+    task_acks_late=settings.celery_task_acks_late,
+    task_reject_on_worker_lost=settings.celery_task_reject_on_worker_lost,
+    worker_prefetch_multiplier=settings.celery_worker_prefetch_multiplier,
+    task_time_limit=settings.celery_task_time_limit,
+    # The key Celery reads (AnyVar set `task_soft_time_limit` under another name, so it was
+    # silently ignored there).
+    task_soft_time_limit=settings.celery_soft_time_limit,
+    worker_send_task_events=settings.celery_worker_send_task_events,
+    task_track_started=True,
+    broker_connection_retry_on_startup=True,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+)
+
+SUPPORTED_POOLS = ("prefork", "solo")
+
+
+def run_store() -> RunStore:
+    return RunStore.from_url(
+        settings.celery_backend_url,
+        result_expires=settings.celery_result_expires,
+        active_ttl=settings.celery_result_expires
+        + settings.celery_task_time_limit
+        + settings.celery_broker_transport_options_visibility_timeout,
+    )
+
+
+@cache
+def registry() -> Registry:
+    """Opened once per worker process (after the fork: no connection crosses it)."""
+    return Registry.open(settings)
+
+
+def annotation_threads() -> int:
+    """Threads for one run: the cores shared among the pool's processes, so that
+    concurrency × threads never oversubscribes the machine (``ANYVAR_THREADS`` overrides)."""
+    if settings.threads:
+        return settings.threads
+    concurrency = int(os.environ.get("ANYVAR_WORKER_CONCURRENCY", "1") or 1)
+    return max(1, available_cores() // max(1, concurrency))
+
+
+@signals.worker_init.connect
+def _check_pool(sender, **_) -> None:
+    pool = sender.pool_cls
+    name = pool if isinstance(pool, str) else getattr(pool, "__module__", "").rsplit(".", 1)[-1]
+    if name not in SUPPORTED_POOLS:
+        message = (
+            f"AnyVar supports only the prefork and solo pools (got {name!r}); "
+            "start the worker with --pool=prefork or --pool=solo"
+        )
+        print(f"anyvar: {message}", file=sys.stderr, flush=True)
+        os._exit(2)
+    concurrency = sender.concurrency if name == "prefork" else 1
+    # Inherited by the prefork children, which size their annotation threads from it. The
+    # parent itself never annotates, so no thread pool exists yet when it forks.
+    os.environ["ANYVAR_WORKER_CONCURRENCY"] = str(
+        concurrency if isinstance(concurrency, int) else available_cores()
+    )
+
+
+@signals.worker_ready.connect
+def _start_sweeper(**_) -> None:
+    work_dir = settings.vcf_async_work_dir
+    if work_dir is None:
+        return
+    period = max(1.0, min(600.0, settings.celery_result_expires / 4))
+    grace = min(workdir.GRACE_SECONDS, max(10, settings.celery_result_expires))
+
+    def loop() -> None:
+        store = run_store()
+        while True:
+            try:
+                workdir.sweep(work_dir, store, grace)
+            except Exception:
+                log.exception("sweeping %s failed", work_dir)
+            time.sleep(period)
+
+    threading.Thread(target=loop, name="anyvar-sweeper", daemon=True).start()
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class AnnotateVcfRequest(BaseModel):
+    input_file_path: str
+    assembly: str = "GRCh38"
+    for_ref: bool = True
+    allow_async_write: bool = False
+    add_vrs_attributes: bool = False
+    require_validation: bool = True
+    output_compression: str = "none"
+
+
+class IngestRequest(BaseModel):
+    input_file_path: str
+    assembly: str = "GRCh38"
+    allow_async_write: bool = False
+    require_validation: bool = False
+
+
+class RegisterVariationsRequest(BaseModel):
+    input_file_path: str
+
+
+def _run(task, kind: str, input_file_path: str, work) -> str | None:
+    """Runs ``work(input, output, progress)`` as run ``task.request.id`` and records the
+    outcome: the run's state, the output path, or the error and its code."""
+    run_id = task.request.id
+    store = run_store()
+    if store.get(run_id) is None:
+        # Published by another client (AnyVar's task name and arguments): record it here.
+        store.reserve(run_id, {"kind": kind, "input": input_file_path})
+    if store.transition(run_id, "running", ("queued", "running")) not in ("queued", "running"):
+        # Cancelled while queued: nothing to do and nothing to leave behind.
+        workdir.remove(input_file_path)
+        return None
+    work_dir = settings.vcf_async_work_dir or Path(input_file_path).parent.parent
+    output = workdir.new_path(work_dir, run_id, "output")
+    store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0)
+    last_check = [0.0]
+
+    def progress(records: int, *_: object) -> None:
+        now = time.monotonic()
+        if now - last_check[0] < 0.25:
+            return
+        last_check[0] = now
+        store.update(run_id, done=records)
+        if store.status(run_id) == "cancelling":
+            raise RunCancelled
+
+    try:
+        work(Path(input_file_path), output, progress)
+    except RunCancelled:
+        workdir.remove(input_file_path, output)
+        store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        return None
+    except SoftTimeLimitExceeded:
+        workdir.remove(input_file_path, output)
+        store.finish(
+            run_id,
+            "failed",
+            error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
+            error_code="TIME_LIMIT_EXCEEDED",
+        )
+        raise
+    except (AnyVarError, OSError, ValueError) as e:
+        # Bad input or an unusable source: the run fails with the reason, the worker goes on.
+        workdir.remove(input_file_path, output)
+        message = f"Invalid VCF: {e}" if isinstance(e, VcfFormatError) else str(e)
+        store.finish(run_id, "failed", error=message, error_code="RUN_FAILURE")
+        log.warning("run %s failed: %s", run_id, message)
+        return None
+    except BaseException as e:
+        workdir.remove(input_file_path, output)
+        store.finish(run_id, "failed", error=str(e) or type(e).__name__, error_code="RUN_FAILURE")
+        raise
+    workdir.remove(input_file_path)
+    store.finish(run_id, "succeeded", output=output)
+    return str(output)
+
+
+@celery_app.task(name="anyvar.queueing.celery_worker.annotate_vcf", bind=True)
+def annotate_vcf(self, **kwargs) -> str | None:
+    """Annotate and register an uploaded VCF (AnyVar's task name and keyword arguments)."""
+    request = AnnotateVcfRequest(**kwargs)
+
+    def work(input_path: Path, output: Path, progress) -> None:
+        registry().annotate(
+            input_path,
+            output,
+            assembly=request.assembly,
+            for_ref=request.for_ref,
+            vrs_attributes=request.add_vrs_attributes,
+            require_validation=request.require_validation,
+            compression=request.output_compression,
+            wait_for_storage=True,
+            threads=annotation_threads(),
+            progress=progress,
+        )
+
+    return _run(self, "vcf", request.input_file_path, work)
+
+
+@celery_app.task(name="anyvar.queueing.celery_worker.ingest_annotated_vcf", bind=True)
+def ingest_annotated_vcf(self, **kwargs) -> str | None:
+    """Register the alleles of an annotated VCF; the output is the conflicts CSV (with
+    validation) or a JSON summary."""
+    request = IngestRequest(**kwargs)
+
+    def work(input_path: Path, output: Path, progress) -> None:
+        conflicts = output if request.require_validation else None
+        summary = registry().ingest(input_path, assembly=request.assembly, conflicts=conflicts)
+        if conflicts is None:
+            output.write_text(json.dumps(summary))
+
+    return _run(self, "annotated_vcf", request.input_file_path, work)
+
+
+@celery_app.task(name="anyvar.queueing.celery_worker.register_variations", bind=True)
+def register_variations(self, **kwargs) -> str | None:
+    """Translate and register a JSON list of variation requests; the output is the JSON list
+    of answers, in order."""
+    request = RegisterVariationsRequest(**kwargs)
+
+    def work(input_path: Path, output: Path, progress) -> None:
+        requests = [VariationRequest(**r) for r in json.loads(input_path.read_text())]
+        answers = []
+        for i, r in enumerate(requests):
+            answers.append(translate_and_register(registry(), r))
+            progress(i + 1)
+        output.write_text(json.dumps(answers))
+
+    return _run(self, "variations", request.input_file_path, work)

@@ -1,0 +1,67 @@
+"""The shared work directory: where uploads and results of asynchronous runs live, in date
+folders (``YYYYMMDD``), and the sweep that removes what no run needs any more."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from anyvar.queueing.runs import RunStore
+
+log = logging.getLogger(__name__)
+
+# A file younger than this is never swept: it may be an upload whose run is not recorded yet.
+GRACE_SECONDS = 60
+
+
+def new_path(work_dir: Path, run_id: str, role: str) -> Path:
+    """``<work_dir>/<YYYYMMDD>/<run_id>.<nonce>.<role>``: the nonce keeps a resubmitted run's
+    files apart from the ones it replaces."""
+    day = work_dir / datetime.now(UTC).strftime("%Y%m%d")
+    day.mkdir(parents=True, exist_ok=True)
+    return day / f"{run_id}.{uuid.uuid4().hex[:12]}.{role}"
+
+
+def remove(*paths: str | Path | None) -> None:
+    for p in paths:
+        if p:
+            Path(p).unlink(missing_ok=True)
+
+
+def _needed(path: Path, store: RunStore) -> bool:
+    run = store.get(path.name.split(".", 1)[0])
+    if run is None or str(path) not in (run.get("input"), run.get("output")):
+        return False  # expired, unknown, or replaced by a resubmission
+    if run["status"] in ("cancelled", "failed"):
+        return False
+    return not (run["status"] == "succeeded" and str(path) == run.get("input"))
+
+
+def sweep(work_dir: Path, store: RunStore, grace: float = GRACE_SECONDS) -> int:
+    """Removes files of expired, replaced, failed or cancelled runs and inputs of finished
+    ones; returns how many files went."""
+    removed = 0
+    if not work_dir.is_dir():
+        return 0
+    today = datetime.now(UTC).strftime("%Y%m%d")
+    now = time.time()
+    for day in sorted(work_dir.iterdir()):
+        if not (day.is_dir() and day.name.isdigit() and len(day.name) == 8):
+            continue
+        for f in day.iterdir():
+            try:
+                if now - f.stat().st_mtime < grace:
+                    continue
+                if not _needed(f, store):
+                    f.unlink(missing_ok=True)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        if day.name != today and not any(day.iterdir()):
+            day.rmdir()
+    if removed:
+        log.info("swept %d files from %s", removed, work_dir)
+    return removed
