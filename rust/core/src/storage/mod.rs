@@ -14,6 +14,22 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::vcf::AlleleSink;
 
+/// AnyVar's tables (and our range index), in a database's integer and JSON column types.
+pub(crate) fn schema(int: &str, json: &str) -> String {
+    format!(
+        r#"
+CREATE TABLE IF NOT EXISTS sequence_references (id TEXT PRIMARY KEY, molecule_type TEXT);
+CREATE TABLE IF NOT EXISTS locations (
+    id TEXT PRIMARY KEY, digest TEXT, sequence_reference_id TEXT REFERENCES sequence_references(id),
+    start {int}, "end" {int}, start_outer {int}, start_inner {int}, end_outer {int}, end_inner {int});
+CREATE TABLE IF NOT EXISTS alleles (
+    id TEXT PRIMARY KEY, digest TEXT, location_id TEXT REFERENCES locations(id), state {json});
+CREATE INDEX IF NOT EXISTS locations_range_idx ON locations (sequence_reference_id, start, "end");
+CREATE INDEX IF NOT EXISTS alleles_location_idx ON alleles (location_id);
+"#
+    )
+}
+
 /// One row of `locations` joined to what the API returns.
 pub(crate) struct LocationRow {
     pub digest: String,

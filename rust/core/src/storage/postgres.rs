@@ -6,20 +6,9 @@ use std::sync::Mutex;
 
 use postgres::{Client, NoTls};
 
-use super::{allele_row_json, location_row_json, BulkWriter, LocationRow, Rows};
+use super::{allele_row_json, location_row_json, schema, BulkWriter, LocationRow, Rows};
 use crate::allele::Allele;
 use crate::error::{Error, Result};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS sequence_references (id TEXT PRIMARY KEY, molecule_type TEXT);
-CREATE TABLE IF NOT EXISTS locations (
-    id TEXT PRIMARY KEY, digest TEXT, sequence_reference_id TEXT REFERENCES sequence_references(id),
-    start BIGINT, "end" BIGINT, start_outer BIGINT, start_inner BIGINT, end_outer BIGINT, end_inner BIGINT);
-CREATE TABLE IF NOT EXISTS alleles (
-    id TEXT PRIMARY KEY, digest TEXT, location_id TEXT REFERENCES locations(id), state JSONB);
-CREATE INDEX IF NOT EXISTS locations_range_idx ON locations (sequence_reference_id, start, "end");
-CREATE INDEX IF NOT EXISTS alleles_location_idx ON alleles (location_id);
-"#;
 
 /// Arbitrary key of the advisory lock that serialises schema creation across processes.
 const SCHEMA_LOCK: i64 = 0x616e_7976_6172;
@@ -48,7 +37,7 @@ impl PostgresStore {
             .map_err(|e| err("starting a transaction", e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(|e| err("locking the schema", e))?;
-        tx.batch_execute(SCHEMA)
+        tx.batch_execute(&schema("BIGINT", "JSONB"))
             .map_err(|e| err("creating tables", e))?;
         tx.commit().map_err(|e| err("creating tables", e))?;
         Ok(PostgresStore {

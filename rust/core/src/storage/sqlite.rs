@@ -7,20 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{allele_row_json, location_row_json, BulkWriter, LocationRow, Rows};
+use super::{allele_row_json, location_row_json, schema, BulkWriter, LocationRow, Rows};
 use crate::allele::Allele;
 use crate::error::{Error, Result};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS sequence_references (id TEXT PRIMARY KEY, molecule_type TEXT);
-CREATE TABLE IF NOT EXISTS locations (
-    id TEXT PRIMARY KEY, digest TEXT, sequence_reference_id TEXT REFERENCES sequence_references(id),
-    start INTEGER, "end" INTEGER, start_outer INTEGER, start_inner INTEGER, end_outer INTEGER, end_inner INTEGER);
-CREATE TABLE IF NOT EXISTS alleles (
-    id TEXT PRIMARY KEY, digest TEXT, location_id TEXT REFERENCES locations(id), state TEXT);
-CREATE INDEX IF NOT EXISTS locations_range_idx ON locations (sequence_reference_id, start, "end");
-CREATE INDEX IF NOT EXISTS alleles_location_idx ON alleles (location_id);
-"#;
 
 fn err(context: &str, e: rusqlite::Error) -> Error {
     Error::Storage(format!("{context}: {e}"))
@@ -52,7 +41,7 @@ impl SqliteStore {
                 .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = connect(&path)?;
-        conn.execute_batch(SCHEMA)
+        conn.execute_batch(&schema("INTEGER", "TEXT"))
             .map_err(|e| err("creating tables", e))?;
         Ok(SqliteStore {
             path,
