@@ -82,7 +82,11 @@ class Registry:
         )
 
     def translate(self, definition: str, assembly: str) -> _core.Allele:
-        return self.source.translate(definition, assembly)
+        """The normalized Allele of a definition; TranslationError says why there is none."""
+        try:
+            return self.source.translate(definition, assembly)
+        except TranslationError as e:
+            raise TranslationError(f'Unable to translate "{definition}": {e}') from None
 
     def register(self, alleles: list[_core.Allele]) -> None:
         if self.storage is not None:
@@ -110,7 +114,7 @@ def translate_and_register(registry: Registry, request: VariationRequest) -> dic
     try:
         allele = registry.translate(request.definition, request.assembly_name or "GRCh38")
     except TranslationError as e:
-        response["messages"].append(f'Unable to translate "{request.definition}": {e}')
+        response["messages"].append(str(e))
         return response
     registry.register([allele])
     response["object"] = json.loads(allele.json())

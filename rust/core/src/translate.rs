@@ -20,7 +20,7 @@ pub fn translate(annotator: &mut Annotator, definition: &str) -> Result<Translat
         // gnomAD/VCF style: exactly the annotator's path (validation included).
         return Ok(match annotator.alt_allele(chr, pos, reference, alt)? {
             Ok(Some(allele)) => Ok(allele),
-            Ok(None) => Err(format!("Unable to resolve the sequence of {definition:?}")),
+            Ok(None) => Err("its sequence is not in the sequence source".into()),
             Err(message) => Err(message),
         });
     }
@@ -30,10 +30,11 @@ pub fn translate(annotator: &mut Annotator, definition: &str) -> Result<Translat
     if let Some(parts) = spdi_parts(definition) {
         return spdi(annotator, parts);
     }
-    Ok(Err(format!(
-        "Unable to translate {definition:?}: not a gnomAD-style (19-82664-C-T), SPDI \
+    Ok(Err(
+        "not a gnomAD-style (19-82664-C-T), SPDI \
          (NC_000019.10:82663:C:T) or genomic HGVS (NC_000019.10:g.82664C>T) definition"
-    )))
+            .into(),
+    ))
 }
 
 /// A sequence named by an accession as SPDI and HGVS give it (`NC_000019.10`, `SQ.…`, or
@@ -88,7 +89,10 @@ fn spdi(annotator: &mut Annotator, s: Spdi<'_>) -> Result<Translation> {
         )));
     }
     let Some(contig) = resolve(annotator, s.ac)? else {
-        return Ok(Err(format!("Unable to resolve the sequence {:?}", s.ac)));
+        return Ok(Err(format!(
+            "sequence {:?} is not in the sequence source",
+            s.ac
+        )));
     };
     // The deletion is a count or the deleted bases (then they are validated).
     let checked = match s.deleted.parse::<u64>() {
@@ -131,11 +135,7 @@ fn allele(
 
 /// `S`, `S_E` then the edit: `C>T`, `del`, `delAT`, `dup`, `insAT`, `delinsAT`, `=`.
 fn hgvs(annotator: &mut Annotator, ac: &str, rest: &str) -> Result<Translation> {
-    let bad = |why: &str| {
-        Ok(Err(format!(
-            "Unable to translate HGVS {ac}:g.{rest}: {why}"
-        )))
-    };
+    let bad = |why: &str| Ok(Err(format!("HGVS {ac}:g.{rest}: {why}")));
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let Ok(first) = rest[..digits].parse::<u64>() else {
         return bad("no position");
@@ -154,7 +154,9 @@ fn hgvs(annotator: &mut Annotator, ac: &str, rest: &str) -> Result<Translation> 
         return bad("positions are 1-based and the range must be ascending");
     }
     let Some(contig) = resolve(annotator, ac)? else {
-        return Ok(Err(format!("Unable to resolve the sequence {ac:?}")));
+        return Ok(Err(format!(
+            "sequence {ac:?} is not in the sequence source"
+        )));
     };
     let name = || ac.to_string();
     let (start, end) = (first - 1, last);

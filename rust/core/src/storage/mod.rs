@@ -6,7 +6,6 @@ mod postgres;
 mod sqlite;
 
 use std::collections::HashSet;
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use crate::allele::{location_json, Allele};
@@ -83,6 +82,11 @@ impl<'a> Rows<'a> {
                 rows.alleles.push(a);
             }
         }
+        // Key order: neighbouring inserts touch neighbouring index pages, and concurrent
+        // loaders take row locks in the same order, so they cannot deadlock.
+        rows.references.sort_unstable();
+        rows.locations.sort_unstable_by_key(|a| a.location_digest);
+        rows.alleles.sort_unstable_by_key(|a| a.digest);
         rows
     }
 }
@@ -157,34 +161,52 @@ impl Storage {
         }
     }
 
-    /// Starts a thread that loads what the returned sink receives; batches are queued (a few at
-    /// most, so a slow database slows the annotation rather than filling memory).
+    /// Connections loading in parallel: PostgreSQL takes several writers, SQLite one.
+    fn loaders(&self) -> usize {
+        match self {
+            Storage::Sqlite(_) => 1,
+            Storage::Postgres(_) => 2,
+        }
+    }
+
+    /// Starts threads that load what the returned sink receives. Batches are queued (a few at
+    /// most, so a slow database slows the annotation rather than filling memory), and whatever
+    /// is queued when a loader is free goes into one transaction.
     pub fn spawn_loader(&self) -> Result<(LoaderSink, Loader)> {
-        let mut writer = self.bulk_writer()?;
-        let (tx, rx) = sync_channel::<Vec<Allele>>(4);
-        let handle = std::thread::Builder::new()
-            .name("anyvar-store".into())
-            .spawn(move || -> Result<u64> {
-                let mut stored = 0;
-                for batch in rx {
-                    writer.write(&batch)?;
-                    stored += batch.len() as u64;
-                }
-                Ok(stored)
-            })
-            .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
-        Ok((
-            LoaderSink { tx: Some(tx) },
-            Loader {
-                handle: Some(handle),
-            },
-        ))
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<Allele>>(4);
+        let mut handles = Vec::new();
+        for i in 0..self.loaders() {
+            let mut writer = self.bulk_writer()?;
+            let rx = rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("anyvar-store-{i}"))
+                .spawn(move || -> Result<u64> {
+                    let mut stored = 0;
+                    while let Ok(mut batch) = rx.recv() {
+                        while batch.len() < MAX_TRANSACTION {
+                            match rx.try_recv() {
+                                Ok(more) => batch.extend(more),
+                                Err(_) => break,
+                            }
+                        }
+                        writer.write(&batch)?;
+                        stored += batch.len() as u64;
+                    }
+                    Ok(stored)
+                })
+                .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
+            handles.push(handle);
+        }
+        Ok((LoaderSink { tx: Some(tx) }, Loader { handles }))
     }
 }
 
+/// Alleles a loader commits in one transaction at most.
+const MAX_TRANSACTION: usize = 200_000;
+
 /// The annotation side of a loader: an [`AlleleSink`] that queues batches.
 pub struct LoaderSink {
-    tx: Option<SyncSender<Vec<Allele>>>,
+    tx: Option<crossbeam_channel::Sender<Vec<Allele>>>,
 }
 
 impl AlleleSink for LoaderSink {
@@ -198,18 +220,28 @@ impl AlleleSink for LoaderSink {
 
 /// The storage side of a loader: wait for it to have stored everything.
 pub struct Loader {
-    handle: Option<JoinHandle<Result<u64>>>,
+    handles: Vec<JoinHandle<Result<u64>>>,
 }
 
 impl Loader {
     /// Closes `sink` and waits until every queued allele is committed; returns how many were
     /// written (duplicates included).
-    pub fn wait(mut self, sink: LoaderSink) -> Result<u64> {
+    pub fn wait(self, sink: LoaderSink) -> Result<u64> {
         drop(sink);
-        let handle = self.handle.take().expect("waited once");
-        handle
-            .join()
-            .unwrap_or_else(|_| Err(Error::Storage("the storage thread panicked".into())))
+        let mut stored = 0;
+        let mut first_error = None;
+        for handle in self.handles {
+            match handle.join() {
+                Ok(Ok(n)) => stored += n,
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(Error::Storage("a storage thread panicked".into()));
+                }
+            }
+        }
+        first_error.map_or(Ok(stored), Err)
     }
 }
 

@@ -13,15 +13,31 @@ use crate::error::{Error, Result};
 /// Arbitrary key of the advisory lock that serialises schema creation across processes.
 const SCHEMA_LOCK: i64 = 0x616e_7976_6172;
 
+/// The driver's message and its causes (the server's own text, "connection refused"...): the
+/// top-level message alone is often just "db error".
+fn describe(e: &postgres::Error) -> String {
+    let mut text = match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    };
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn err(context: &str, e: postgres::Error) -> Error {
-    Error::Storage(format!("{context}: {e}"))
+    Error::Storage(format!("{context}: {}", describe(&e)))
 }
 
 fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls).map_err(|e| {
-        // Never echo the URL: it may carry a password.
-        Error::Storage(format!("cannot connect to PostgreSQL: {e}"))
-    })
+    // Never echo the URL: it may carry a password.
+    Client::connect(url, NoTls).map_err(|e| err("cannot connect to PostgreSQL", e))
 }
 
 pub struct PostgresStore {

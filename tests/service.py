@@ -1,0 +1,289 @@
+"""Helpers for the REST service tests: real ``uvicorn`` processes on free ports, real
+databases (an embedded SQLite file or a PostgreSQL database of the test's own), SeqRepo
+instances with RefSeq names, and vrs-python as the oracle for identifiers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO, SEQREPO_CLI, build_seqrepo
+
+PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
+STORAGE_KINDS = ("sqlite", "postgresql")
+TABLES = ("alleles", "locations", "sequence_references")
+
+# Variables of ours that must not leak from the developer's shell into a server under test.
+_OWN_PREFIXES = ("ANYVAR_", "SEQREPO_", "CELERY_")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    """A running ``uvicorn anyvar.restapi.main:app`` and an HTTP client for it."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+    tmpdir: Path
+    """The server's TMPDIR: where its upload/output temporary files go."""
+    storage_uri: str
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.url, timeout=120)
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+    def leftovers(self) -> list[str]:
+        """Temporary files of ours still in the server's TMPDIR."""
+        return sorted(p.name for p in self.tmpdir.iterdir() if p.name.startswith("anyvar-"))
+
+    def counts(self) -> dict[str, int]:
+        return table_counts(self.storage_uri)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(workdir: Path, env: dict[str, str], timeout: float = 60) -> Server:
+    """Starts the app on a free port with exactly ``env`` (plus PATH etc.), the working
+    directory ``workdir`` (so no stray ``.env`` is read) and a private TMPDIR; waits until
+    ``/service-info`` answers (any status: it may require a token). Retries on another port
+    if the chosen one was taken in the meantime."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmpdir = workdir / "tmp"
+    tmpdir.mkdir(exist_ok=True)
+    for attempt in range(3):
+        server = _launch(workdir, tmpdir, env)
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.proc.poll() is not None:
+                server.stop()
+                log = server.log_text()
+                if "address already in use" in log.lower() and attempt < 2:
+                    break
+                pytest.fail(f"the server exited with {server.proc.returncode}:\n{log}")
+            try:
+                server.client.get("/service-info", timeout=2)
+                return server
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    server.stop()
+                    pytest.fail(f"the server did not answer in {timeout}s:\n{server.log_text()}")
+                time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def _launch(workdir: Path, tmpdir: Path, env: dict[str, str]) -> Server:
+    port = free_port()
+    log = workdir / f"uvicorn-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "anyvar.restapi.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=workdir,
+            env=server_env({"TMPDIR": str(tmpdir), **env}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(f"http://127.0.0.1:{port}", proc, log, tmpdir, env.get("ANYVAR_STORAGE_URI", ""))
+
+
+def run_until_exit(workdir: Path, env: dict[str, str], timeout: float = 60):
+    """Runs the app expecting it to refuse to start; returns the CompletedProcess (text)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "anyvar.restapi.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=workdir,
+        env=server_env({"TMPDIR": str(workdir), **env}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# --- storage ----------------------------------------------------------------------------------
+
+
+def ensure_postgres() -> None:
+    """Starts the machine's PostgreSQL (scripts/services.sh) when it is not accepting
+    connections; fails the test if it cannot be had."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_ADMIN_URI, connect_timeout=3).close()
+        return
+    except psycopg.OperationalError:
+        pass
+    subprocess.run(["bash", str(REPO / "scripts" / "services.sh")], check=True, timeout=120)
+    psycopg.connect(PG_ADMIN_URI, connect_timeout=10).close()
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database of our own; dropped afterwards."""
+    import psycopg
+
+    ensure_postgres()
+    name = f"anyvar_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URI, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URI, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def storage(kind: str, directory: Path) -> Iterator[str]:
+    """An ANYVAR_STORAGE_URI naming a fresh, empty database of ``kind``."""
+    if kind == "sqlite":
+        directory.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite:///{directory / 'db.sqlite3'}"
+    elif kind == "postgresql":
+        with postgres_database() as uri:
+            yield uri
+    else:
+        raise ValueError(kind)
+
+
+def table_counts(uri: str) -> dict[str, int]:
+    """Row counts of the registry's tables, read directly from the database."""
+    if uri.startswith("sqlite:///"):
+        conn = sqlite3.connect(uri.removeprefix("sqlite:///"))
+        try:
+            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(uri) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def allele_ids_on(uri: str, accession: str) -> set[str]:
+    """Ids of the registered alleles located on ``accession`` (``SQ.…``), from the database."""
+    query = (
+        "SELECT a.id FROM alleles a JOIN locations l ON a.location_id = l.id "
+        "WHERE l.sequence_reference_id = {}"
+    )
+    if uri.startswith("sqlite:///"):
+        conn = sqlite3.connect(uri.removeprefix("sqlite:///"))
+        try:
+            return {r[0] for r in conn.execute(query.format("?"), (accession,))}
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(uri) as conn:
+        return {r[0] for r in conn.execute(query.format("%s"), (accession,))}
+
+
+# --- sequences and the oracle -----------------------------------------------------------------
+
+
+def build_seqrepo_with_refseq(fasta: Path, root: Path, refseq: dict[str, str]) -> Path:
+    """conftest.build_seqrepo plus the same sequences under namespace NCBI with RefSeq names
+    (``refseq`` maps FASTA names to accessions, e.g. ``{"chr1": "NC_000001.11"}``)."""
+    instance = build_seqrepo(fasta, root)
+    renamed = root / "refseq.fa"
+    with fasta.open() as src, renamed.open("w") as dst:
+        for line in src:
+            if line.startswith(">"):
+                name = line[1:].split()[0]
+                line = f">{refseq.get(name, name)}\n"
+            dst.write(line)
+    subprocess.run(
+        [SEQREPO_CLI, "-r", root, "load", "-i", instance.name, "-n", "NCBI", renamed],
+        check=True,
+        capture_output=True,
+    )
+    return instance
+
+
+def vrs_python_translator(seqrepo_instance: Path):
+    """vrs-python's AlleleTranslator over a local SeqRepo. Its HGVS tools normally connect
+    to UTA at first use; genomic (g.) HGVS needs only the parser and the data proxy, so
+    those are given without the UTA connection."""
+    import hgvs.parser
+    from ga4gh.vrs.dataproxy import create_dataproxy
+    from ga4gh.vrs.extras.translator import AlleleTranslator
+    from ga4gh.vrs.utils.hgvs_tools import HgvsTools
+
+    proxy = create_dataproxy(f"seqrepo+file://{seqrepo_instance}")
+    translator = AlleleTranslator(proxy)
+    tools = HgvsTools.__new__(HgvsTools)
+    tools.parser = hgvs.parser.Parser()
+    tools.data_proxy = proxy
+    tools.uta_conn = None
+    translator._lazy_hgvs_tools = tools  # what ga4gh.vrs's lazy_property caches
+    return translator
+
+
+def info_of(fields: list[str]) -> dict[str, str]:
+    """INFO of a tab-split VCF data line as a dict (flags map to "")."""
+    if fields[7] == ".":
+        return {}
+    return dict((kv.split("=", 1) + [""])[:2] for kv in fields[7].split(";"))
+
+
+def read_fasta(path: Path) -> dict[str, str]:
+    seqs: dict[str, list[str]] = {}
+    name = ""
+    with path.open() as f:
+        for line in f:
+            if line.startswith(">"):
+                name = line[1:].split()[0]
+                seqs[name] = []
+            else:
+                seqs[name].append(line.strip())
+    return {k: "".join(v) for k, v in seqs.items()}
