@@ -16,8 +16,16 @@ from anyvar import __version__
 from anyvar.config import Settings
 from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
-from anyvar.restapi import errors
+from anyvar.restapi import errors, runs
 from anyvar.restapi.routers import service_info, variations, vcf
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # without the queueing extra there is no Redis to fail
+
+    class RedisError(Exception):  # type: ignore[no-redef]
+        pass
+
 
 log = logging.getLogger("anyvar.restapi")
 
@@ -29,7 +37,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     try:
         app.state.registry = Registry.open(settings)
-    except (AnyVarError, OSError, ValueError) as e:
+        runs.connect(app.state)
+    except (AnyVarError, OSError, ValueError, RedisError) as e:
         # One clear line and a failed start, not a traceback now or on the first request.
         # Exit status 3 is also what makes gunicorn stop instead of restarting workers.
         print(f"AnyVar cannot start: {e}", file=sys.stderr, flush=True)

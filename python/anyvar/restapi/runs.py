@@ -26,17 +26,23 @@ MEDIA_TYPES = {
 }
 
 
-def _queueing(request: Request):
-    """The run store and Celery app, created on first use (only when async is configured)."""
-    settings: Settings = request.app.state.settings
-    if not settings.async_enabled():
-        raise ApiError(400, ASYNC_MISSING)
-    state = request.app.state
-    if getattr(state, "runs", None) is None:
+def connect(state) -> None:
+    """At start-up, when async runs are configured: the Celery app and the run store (so the
+    first submission pays nothing extra). Celery is imported only then."""
+    if state.settings.async_enabled():
         from anyvar.queueing import celery_worker
 
         state.runs = celery_worker.run_store()
+        state.runs.client.ping()
         state.celery = celery_worker
+    else:
+        state.runs = state.celery = None
+
+
+def _queueing(request: Request):
+    state = request.app.state
+    if getattr(state, "runs", None) is None:
+        raise ApiError(400, ASYNC_MISSING)
     return state.runs, state.celery
 
 
