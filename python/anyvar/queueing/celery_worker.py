@@ -45,8 +45,13 @@ celery_app.conf.update(
     worker_prefetch_multiplier=settings.celery_worker_prefetch_multiplier,
     task_time_limit=settings.celery_task_time_limit,
     # The key Celery reads (AnyVar set `task_soft_time_limit` under another name, so it was
-    # silently ignored there).
-    task_soft_time_limit=settings.celery_soft_time_limit,
+    # silently ignored there). Celery's prefork pool arms the hard timer only when the soft one
+    # fires, so a soft limit at or above the hard one would disable the hard limit: drop it.
+    task_soft_time_limit=(
+        settings.celery_soft_time_limit
+        if settings.celery_soft_time_limit < settings.celery_task_time_limit
+        else None
+    ),
     worker_send_task_events=settings.celery_worker_send_task_events,
     task_track_started=True,
     broker_connection_retry_on_startup=True,
@@ -155,9 +160,13 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
     if store.get(run_id) is None:
         # Published by another client (AnyVar's task name and arguments): record it here.
         store.reserve(run_id, {"kind": kind, "input": input_file_path})
-    if store.transition(run_id, "running", ("queued", "running")) not in ("queued", "running"):
-        # Cancelled while queued: nothing to do and nothing to leave behind.
+    found = store.transition(run_id, "running", ("queued", "running"))
+    if found not in ("queued", "running"):
+        # Cancelled while queued, or while its worker was lost: nothing to do and nothing to
+        # leave behind.
         workdir.remove(input_file_path)
+        if found == "cancelling":
+            store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
         return None
     work_dir = settings.vcf_async_work_dir or Path(input_file_path).parent.parent
     output = workdir.new_path(work_dir, run_id, "output")

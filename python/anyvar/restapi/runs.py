@@ -149,12 +149,13 @@ def _celery_failure(celery, run_id: str) -> tuple[str, str] | None:
         return None
     exc = result.result
     name = type(exc).__name__
+    text = str(exc) or name
     code = {
         "TimeLimitExceeded": "TIME_LIMIT_EXCEEDED",
         "SoftTimeLimitExceeded": "TIME_LIMIT_EXCEEDED",
         "WorkerLostError": "WORKER_LOST_ERROR",
     }.get(name, "RUN_FAILURE")
-    return f"{name}: {exc}", code
+    return text, code
 
 
 def _retry_after(run: dict[str, str], settings: Settings) -> int:
@@ -227,7 +228,7 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
     report, a finished one loses its files. Later polls say it was cancelled."""
     from anyvar.queueing import workdir
 
-    store, celery = _queueing(request)
+    store, _ = _queueing(request)
     found = await run_in_threadpool(
         store.transition, run_id, "cancelled", ("queued", "succeeded", "failed")
     )
@@ -245,8 +246,8 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
         await run_in_threadpool(
             store.update, run_id, error="Run was cancelled", error_code="RUN_CANCELLED"
         )
-        if found == "queued":
-            await run_in_threadpool(celery.celery_app.control.revoke, run_id)
+        # No Celery revoke: workers would remember the id and discard a later run reusing it;
+        # the task itself skips a run that is no longer queued.
         message = "Run cancelled"
     return JSONResponse(
         status_code=200,

@@ -202,7 +202,7 @@ impl Storage {
 }
 
 /// Alleles a loader commits in one transaction at most.
-const MAX_TRANSACTION: usize = 200_000;
+const MAX_TRANSACTION: usize = 100_000;
 
 /// The annotation side of a loader: an [`AlleleSink`] that queues batches.
 pub struct LoaderSink {

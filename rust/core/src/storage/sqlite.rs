@@ -27,7 +27,7 @@ fn connect(path: &Path) -> Result<Connection> {
         .map_err(|e| err("busy_timeout", e))?;
     // WAL lets readers and one writer proceed together; FULL makes every commit durable.
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768;",
     )
     .map_err(|e| err("configuring SQLite", e))?;
     Ok(conn)

@@ -11,7 +11,7 @@ pub(crate) mod record;
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -264,11 +264,16 @@ fn read_chunks(
     }
 }
 
+/// Records between two looks at the stop flag: a stopped run must not finish whole chunks of
+/// expensive records (a long repeat can cost milliseconds a record).
+const STOP_CHECK_EVERY: u64 = 64;
+
 fn annotate_chunk(
     annotator: &mut Annotator,
     chunk: &Chunk,
     options: &AnnotateOptions,
     collect: bool,
+    stop: &AtomicBool,
 ) -> Result<ChunkResult> {
     let mut out = ChunkResult {
         text: Vec::with_capacity(chunk.data.len() * 2 + 1024),
@@ -295,6 +300,9 @@ fn annotate_chunk(
                 format!("expected at least 8 tab-separated columns (CHROM POS ID REF ALT QUAL FILTER INFO), found {found}"),
             )
         })?;
+        if out.records.is_multiple_of(STOP_CHECK_EVERY) && stop.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         let pos = cols.get(line, 1);
         if pos.is_empty() || !pos.iter().all(u8::is_ascii_digit) {
             return Err(invalid(
@@ -388,6 +396,8 @@ pub fn annotate_vcf(
         .spawn(move || read_chunks(reader, truncated_bgzf, header_lines, chunk_tx))
         .map_err(|e| Error::io("cannot start the reader thread", e))?;
 
+    // Set when the run stops early, so chunks already on the pool stop too.
+    let stop = AtomicBool::new(false);
     let result = pool.in_place_scope(|scope| -> Result<()> {
         let (result_tx, result_rx) = unbounded::<(u64, Result<ChunkResult>)>();
         let mut in_flight = 0usize;
@@ -396,6 +406,10 @@ pub fn annotate_vcf(
         let mut pending: BTreeMap<u64, ChunkResult> = BTreeMap::new();
         let mut last_report = Instant::now();
         let none: Receiver<Result<Chunk>> = never();
+        let stopped = |e: Error| {
+            stop.store(true, Ordering::Relaxed);
+            e
+        };
         loop {
             if reader_done && in_flight == 0 {
                 return Ok(());
@@ -411,26 +425,27 @@ pub fn annotate_vcf(
                         in_flight += 1;
                         let tx = result_tx.clone();
                         let annotators = &annotators;
+                        let stop = &stop;
                         scope.spawn(move |_| {
                             let mut annotator = annotators.lock().expect("annotators").pop()
                                 .unwrap_or_else(|| Annotator::new(source, &options.record));
-                            let r = annotate_chunk(&mut annotator, &chunk, options, collect);
+                            let r = annotate_chunk(&mut annotator, &chunk, options, collect, stop);
                             annotators.lock().expect("annotators").push(annotator);
                             let _ = tx.send((chunk.seq, r));
                         });
                     }
-                    Ok(Err(e)) => return Err(e),
+                    Ok(Err(e)) => return Err(stopped(e)),
                     Err(_) => reader_done = true,
                 },
                 recv(result_rx) -> msg => {
                     let (seq, r) = msg.expect("we hold a sender");
                     in_flight -= 1;
-                    pending.insert(seq, r?);
+                    pending.insert(seq, r.map_err(stopped)?);
                     while let Some(done) = pending.remove(&next) {
-                        out.write_all(&done.text)?;
+                        out.write_all(&done.text).map_err(stopped)?;
                         if let Some(sink) = sink.as_mut() {
                             if !done.alleles.is_empty() {
-                                sink.put(&done.alleles).map_err(Error::Sink)?;
+                                sink.put(&done.alleles).map_err(|e| stopped(Error::Sink(e)))?;
                             }
                         }
                         summary.records += done.records;
@@ -443,7 +458,7 @@ pub fn annotate_vcf(
             }
             if last_report.elapsed() >= PROGRESS_EVERY {
                 last_report = Instant::now();
-                progress(&report(summary.records))?;
+                progress(&report(summary.records)).map_err(stopped)?;
             }
         }
     });
