@@ -73,6 +73,7 @@ from bench_service import (
     count_records,
     log_tail,
     server,
+    verdict,
 )
 
 from anyvar.config import available_cores
@@ -600,10 +601,6 @@ def measure_anyvar10(args, data, tmp: Path, logs: Path, redis_url: str) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def _terminate(signum, frame):  # SIGTERM/SIGHUP: unwind through the finally blocks

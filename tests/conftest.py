@@ -16,6 +16,18 @@ REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO.parent / "shared" / "spec" / "vectors"
 SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
 
+VRS_KEYS = (
+    "VRS_Allele_IDs",
+    "VRS_Error",
+    "VRS_Starts",
+    "VRS_Ends",
+    "VRS_States",
+    "VRS_Lengths",
+    "VRS_RepeatSubunitLengths",
+)
+"""The INFO keys the annotator writes."""
+ALLELE_KEYS = tuple(k for k in VRS_KEYS if k != "VRS_Error")
+
 
 @pytest.fixture(scope="session")
 def vectors() -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import build_seqrepo
+from conftest import ALLELE_KEYS, VRS_KEYS, build_seqrepo
 
 import anyvar
 from anyvar.synthetic import generate
@@ -29,16 +29,6 @@ SEED = 20_250_501
 MIN_COMPARED_ALLELES = 15_000
 SHOW = 8  # differing records listed in a failure message
 
-VRS_KEYS = (
-    "VRS_Allele_IDs",
-    "VRS_Error",
-    "VRS_Starts",
-    "VRS_Ends",
-    "VRS_States",
-    "VRS_Lengths",
-    "VRS_RepeatSubunitLengths",
-)
-ALLELE_KEYS = tuple(k for k in VRS_KEYS if k != "VRS_Error")
 
 CONFIGS = {
     "attrs-ref-validation": {"vrs_attributes": True, "for_ref": True, "require_validation": True},

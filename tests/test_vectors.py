@@ -17,19 +17,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ALLELE_KEYS, VRS_KEYS
 
 import anyvar
-
-VRS_KEYS = (
-    "VRS_Allele_IDs",
-    "VRS_Error",
-    "VRS_Starts",
-    "VRS_Ends",
-    "VRS_States",
-    "VRS_Lengths",
-    "VRS_RepeatSubunitLengths",
-)
-ALLELE_KEYS = tuple(k for k in VRS_KEYS if k != "VRS_Error")
 
 CASES = {
     "expected_noattrs.vcf": {},
