@@ -300,6 +300,11 @@ def table(results: list[Result]) -> str:
         )
         for r in results
     ]
+    return format_table(head, rows)
+
+
+def format_table(head, rows) -> str:
+    """A plain-text table: the first column left-aligned, the others right-aligned."""
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     lines = []
     for i, row in enumerate([head, *rows]):

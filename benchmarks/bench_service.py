@@ -49,7 +49,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from bench_annotate import BIN, REPO, log, prepare, write_slice
+from bench_annotate import BIN, REPO, format_table, log, prepare, write_slice
 
 from anyvar.config import available_cores
 
@@ -489,17 +489,7 @@ def table(results: list[Result]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    lines = []
-    for i, row in enumerate([head, *rows]):
-        cells = [
-            c.ljust(w) if j == 0 else c.rjust(w)
-            for j, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells))
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return format_table(head, rows)
 
 
 def verdict(ok: bool) -> str:
