@@ -684,3 +684,23 @@ def test_queued_run_cancelled_with_no_worker_never_runs(tmp_path, rdb, data, sma
         failure(stack.api.client.get(f"/vcf/{run_id}"), 500, "RUN_CANCELLED")
         assert stack.files(run_id) == []
         assert worker.alive()
+
+
+def test_restarts_lose_no_finished_result(tmp_path, rdb, data: AsyncData, small_vcf):
+    """Run state lives in Redis and files in the work dir: a new API and a new worker still
+    serve a result finished (and not yet collected) before both were restarted."""
+    with stack_of(tmp_path / "stack", "q_restart", data.source_uri) as stack:
+        run_id = stack.api.submit(small_vcf, run_id="survives-restart")
+        wait_status(rdb, run_id, ("succeeded",))
+        stack.stop()
+        assert not stack.api.alive()
+        stack.api = start_api(stack.root, stack.env, name="api2")
+        stack.add_worker("w2")
+        r, _ = poll_until_done(stack.api, run_id, timeout=30)
+        assert r.status_code == 200, r.text
+        expected = library_annotation(small_vcf, tmp_path / "expected.vcf", data.source_uri)
+        assert data_lines(r.text) == data_lines(expected)
+        # The restarted worker runs new submissions too.
+        other = stack.api.submit(small_vcf)
+        r, _ = poll_until_done(stack.api, other, timeout=30)
+        assert r.status_code == 200, r.text
