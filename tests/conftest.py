@@ -29,6 +29,21 @@ VRS_KEYS = (
 ALLELE_KEYS = tuple(k for k in VRS_KEYS if k != "VRS_Error")
 
 
+def info_entries(info: str) -> list[str]:
+    """The entries of an INFO column (none for `.`)."""
+    return [] if info == "." else info.split(";")
+
+
+def vrs_info(info: str) -> dict[str, str | None]:
+    """The VRS INFO entries of an INFO column, in file order (None for a bare key)."""
+    out: dict[str, str | None] = {}
+    for entry in info_entries(info):
+        key, eq, value = entry.partition("=")
+        if key in VRS_KEYS:
+            out[key] = value if eq else None
+    return out
+
+
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     if not VECTORS.exists():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ALLELE_KEYS, VRS_KEYS, build_seqrepo
+from conftest import ALLELE_KEYS, VRS_KEYS, build_seqrepo, info_entries, vrs_info
 
 import anyvar
 from anyvar.synthetic import generate
@@ -67,20 +67,6 @@ def read_vcf(path: Path) -> Vcf:
             else:
                 records.append(line.split("\t"))
     return Vcf(header, records)
-
-
-def info_entries(info: str) -> list[str]:
-    return [] if info == "." else info.split(";")
-
-
-def vrs_info(info: str) -> dict[str, str | None]:
-    """The VRS INFO entries (key -> value; None for a bare key) of an INFO column."""
-    out: dict[str, str | None] = {}
-    for entry in info_entries(info):
-        key, eq, value = entry.partition("=")
-        if key in VRS_KEYS:
-            out[key] = value if eq else None
-    return out
 
 
 def non_vrs_info(info: str) -> list[str]:

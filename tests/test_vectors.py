@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ALLELE_KEYS, VRS_KEYS
+from conftest import ALLELE_KEYS, info_entries, vrs_info
 
 import anyvar
 
@@ -77,20 +77,6 @@ def read_vcf(path: Path) -> tuple[list[str], list[list[str]]]:
         else:
             records.append(line.split("\t"))
     return header, records
-
-
-def info_entries(info: str) -> list[str]:
-    return [] if info == "." else info.split(";")
-
-
-def vrs_info(info: str) -> dict[str, str | None]:
-    """VRS INFO entries in file order (None for a bare key)."""
-    out: dict[str, str | None] = {}
-    for entry in info_entries(info):
-        key, eq, value = entry.partition("=")
-        if key in VRS_KEYS:
-            out[key] = value if eq else None
-    return out
 
 
 def annotate(src: Path, out: Path, uri: str, **options) -> Path:
