@@ -83,8 +83,14 @@ impl Allele {
     }
 }
 
-/// A SequenceLocation as vrs-python dumps it.
-pub fn location_json(digest: &Digest, accession: &str, start: u64, end: u64) -> String {
+/// A SequenceLocation as vrs-python dumps it; `digest` is the bare digest (a [`Digest`], or the
+/// text after `ga4gh:SL.` of a stored id).
+pub fn location_json(
+    digest: &impl std::fmt::Display,
+    accession: &str,
+    start: u64,
+    end: u64,
+) -> String {
     format!(
         concat!(
             r#"{{"id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","#,
@@ -101,8 +107,17 @@ pub fn location_json(digest: &Digest, accession: &str, start: u64, end: u64) -> 
 impl State {
     /// The state as vrs-python dumps it (what AnyVar stores in `alleles.state`).
     pub fn to_json(&self) -> String {
-        match self {
-            State::Literal { sequence } => format!(
+        let mut json = String::new();
+        self.write_json(&mut json);
+        json
+    }
+
+    /// Appends [`State::to_json`] to `out` (the registry writes millions into one buffer).
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        let written = match self {
+            State::Literal { sequence } => write!(
+                out,
                 r#"{{"type":"LiteralSequenceExpression","sequence":"{}"}}"#,
                 ascii(sequence)
             ),
@@ -111,15 +126,19 @@ impl State {
                 repeat_subunit_length,
                 sequence,
             } => {
-                let sequence = sequence
-                    .as_ref()
-                    .map(|s| format!(r#","sequence":"{}""#, ascii(s)))
-                    .unwrap_or_default();
-                format!(
-                    r#"{{"type":"ReferenceLengthExpression","length":{length}{sequence},"repeatSubunitLength":{repeat_subunit_length}}}"#
+                let sequence = sequence.as_deref().map(ascii);
+                write!(
+                    out,
+                    r#"{{"type":"ReferenceLengthExpression","length":{length}"#
                 )
+                .and_then(|()| match sequence {
+                    Some(s) => write!(out, r#","sequence":"{s}""#),
+                    None => Ok(()),
+                })
+                .and_then(|()| write!(out, r#","repeatSubunitLength":{repeat_subunit_length}}}"#))
             }
-        }
+        };
+        written.expect("writing to a String");
     }
 }
 

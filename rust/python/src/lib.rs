@@ -239,7 +239,7 @@ struct PySink {
 }
 
 impl vcf::AlleleSink for PySink {
-    fn put(&mut self, alleles: &[Allele]) -> Result<(), String> {
+    fn put(&mut self, alleles: Vec<Allele>) -> Result<(), String> {
         Python::attach(|py| {
             let batch = alleles
                 .iter()
@@ -303,7 +303,7 @@ fn annotate_vcf(
     let mut loader = match storage {
         Some(st) => {
             let st = st.inner.clone();
-            Some(py.detach(|| st.spawn_loader()).map_err(to_py)?)
+            Some(py.detach(|| st.spawn_loader(threads)).map_err(to_py)?)
         }
         None => None,
     };
@@ -337,12 +337,13 @@ fn annotate_vcf(
             &mut on_progress,
         )
     });
-    // The loader's own error explains a sink failure better than "the loader stopped".
+    // A failed run is not loaded (what it admitted stays listed in the search index only). The
+    // loader's own error explains a sink failure better than "the loader stopped".
     let (loader, pending) = match (loader, wait_for_storage) {
-        (Some((sink, loader)), true) => {
-            let stored = py.detach(|| loader.wait(sink));
-            (Some(stored), None)
+        (Some((sink, loader)), _) if result.is_err() => {
+            (Some(py.detach(|| loader.abandon(sink))), None)
         }
+        (Some((sink, loader)), true) => (Some(py.detach(|| loader.wait(sink))), None),
         (Some(parts), false) => (None, Some(PendingRegistration { parts: Some(parts) })),
         (None, _) => (None, None),
     };
@@ -466,7 +467,7 @@ fn ingest_annotated_vcf(
 ) -> PyResult<Py<PyDict>> {
     struct Discard;
     impl vcf::AlleleSink for Discard {
-        fn put(&mut self, _: &[Allele]) -> Result<(), String> {
+        fn put(&mut self, _: Vec<Allele>) -> Result<(), String> {
             Ok(())
         }
     }
@@ -492,13 +493,19 @@ fn ingest_annotated_vcf(
         let input = Input::Path(input);
         let summary = match &storage {
             Some(st) => {
-                let (mut sink, loader) = st.spawn_loader()?;
+                let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let (mut sink, loader) = st.spawn_loader(parallel)?;
                 let result =
                     vcf::ingest_annotated_vcf(&source, &input, &options, &mut sink, csv_ref);
-                let stored = loader.wait(sink);
-                let summary = result?;
-                stored?;
-                summary
+                let stored = match &result {
+                    Ok(_) => loader.wait(sink),
+                    Err(_) => loader.abandon(sink),
+                };
+                // The loader's error explains a sink failure better than "the loader stopped".
+                if let (Err(Error::Sink(_)), Err(e)) = (&result, stored) {
+                    return Err(e);
+                }
+                result?
             }
             None => vcf::ingest_annotated_vcf(&source, &input, &options, &mut Discard, csv_ref)?,
         };

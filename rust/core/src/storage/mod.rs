@@ -1,99 +1,317 @@
-//! The variation registry's storage: AnyVar's tables (`sequence_references`, `locations`,
-//! `alleles`) in an embedded SQLite file or in PostgreSQL, loaded in bulk with duplicates
-//! ignored, and the few queries the REST API needs.
+//! The variation registry's storage: AnyVar 1.0's tables (`sequence_references`, `locations`,
+//! `alleles`, with its column names, so AnyVar and this service can share a database) and our
+//! search index `allele_bins` (see [`bins`]), in an embedded SQLite file or in PostgreSQL.
+//!
+//! Identifiers are digests, so a VCF's alleles arrive in random id order, and a B-tree takes
+//! random keys several times slower than sorted ones. A whole VCF is therefore registered by a
+//! [`Loader`]: while the VCF is annotated it only asks the database which alleles are new, lists
+//! those in `allele_bins` and sorts them on disk; afterwards it loads locations, then alleles,
+//! in id order.
 
+mod bins;
+mod loader;
 mod postgres;
+mod spill;
 mod sqlite;
 
-use std::collections::HashSet;
-use std::thread::JoinHandle;
-
-use crate::allele::{location_json, Allele};
+pub use self::loader::{Loader, LoaderSink};
+use crate::allele::{location_json, Allele, State};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::vcf::AlleleSink;
 
-/// AnyVar's tables (and our range index), in a database's integer and JSON column types.
-pub(crate) fn schema(int: &str, json: &str) -> String {
+/// One database's spelling of the schema's types.
+pub(crate) struct Dialect {
+    /// Identifiers, compared byte by byte (the order the loader sorts in).
+    pub id: &'static str,
+    pub int: &'static str,
+    pub json: &'static str,
+    pub blob: &'static str,
+    pub molecule_type: &'static str,
+    /// After `CREATE TABLE (…)` of a table keyed by its id.
+    pub keyed_table: &'static str,
+}
+
+/// AnyVar 1.0's tables and our search index. AnyVar's foreign keys and GiST range index are left
+/// out: their per-row checks cost more than the rest of loading together, the loader commits
+/// references and locations before the alleles that name them, and searches use `allele_bins`.
+pub(crate) fn schema(d: &Dialect) -> String {
+    let Dialect {
+        id,
+        int,
+        json,
+        blob,
+        molecule_type,
+        keyed_table,
+    } = d;
     format!(
         r#"
-CREATE TABLE IF NOT EXISTS sequence_references (id TEXT PRIMARY KEY, molecule_type TEXT);
+CREATE TABLE IF NOT EXISTS sequence_references (
+    id {id} PRIMARY KEY, molecule_type {molecule_type}){keyed_table};
 CREATE TABLE IF NOT EXISTS locations (
-    id TEXT PRIMARY KEY, digest TEXT, sequence_reference_id TEXT REFERENCES sequence_references(id),
-    start {int}, "end" {int}, start_outer {int}, start_inner {int}, end_outer {int}, end_inner {int});
+    id {id} PRIMARY KEY, sequence_reference_id {id} NOT NULL, start_pos {int}, end_pos {int},
+    start_outer {int}, start_inner {int}, end_outer {int}, end_inner {int}){keyed_table};
 CREATE TABLE IF NOT EXISTS alleles (
-    id TEXT PRIMARY KEY, digest TEXT, location_id TEXT REFERENCES locations(id), state {json});
-CREATE INDEX IF NOT EXISTS locations_range_idx ON locations (sequence_reference_id, start, "end");
-CREATE INDEX IF NOT EXISTS alleles_location_idx ON alleles (location_id);
+    id {id} PRIMARY KEY, location_id {id} NOT NULL, state {json} NOT NULL){keyed_table};
+CREATE TABLE IF NOT EXISTS allele_bins (
+    sequence_reference_id {id} NOT NULL, bin {int} NOT NULL, alleles {blob} NOT NULL);
+CREATE INDEX IF NOT EXISTS allele_bins_idx ON allele_bins (sequence_reference_id, bin);
 "#
     )
 }
 
-/// One row of `locations` joined to what the API returns.
-pub(crate) struct LocationRow {
-    pub digest: String,
-    pub accession: String,
-    pub start: i64,
-    pub end: i64,
-}
+/// The columns the registry reads and writes, by table.
+const COLUMNS: [(&str, &[&str]); 4] = [
+    ("sequence_references", &["id"]),
+    (
+        "locations",
+        &["id", "sequence_reference_id", "start_pos", "end_pos"],
+    ),
+    ("alleles", &["id", "location_id", "state"]),
+    ("allele_bins", &["sequence_reference_id", "bin", "alleles"]),
+];
 
-pub(crate) fn location_row_json(row: &LocationRow) -> String {
-    let digest = Digest(row.digest.as_bytes().try_into().unwrap_or([b'?'; 32]));
-    location_json(&digest, &row.accession, row.start as u64, row.end as u64)
-}
-
-pub(crate) fn allele_row_json(
-    id: &str,
-    digest: &str,
-    state: &str,
-    location: &LocationRow,
-) -> String {
-    format!(
-        r#"{{"id":"{id}","type":"Allele","digest":"{digest}","location":{},"state":{state}}}"#,
-        location_row_json(location)
-    )
-}
-
-/// Rows of a batch with duplicates removed (a VCF repeats locations and sequence references).
-pub(crate) struct Rows<'a> {
-    pub references: Vec<&'a str>,
-    pub locations: Vec<&'a Allele>,
-    pub alleles: Vec<&'a Allele>,
-}
-
-impl<'a> Rows<'a> {
-    pub fn of(batch: &'a [Allele]) -> Rows<'a> {
-        let mut seen_refs = HashSet::new();
-        let mut seen_locs = HashSet::new();
-        let mut seen_alleles = HashSet::new();
-        let mut rows = Rows {
-            references: Vec::new(),
-            locations: Vec::new(),
-            alleles: Vec::new(),
-        };
-        for a in batch {
-            if seen_refs.insert(&*a.accession) {
-                rows.references.push(&a.accession);
-            }
-            if seen_locs.insert(a.location_digest) {
-                rows.locations.push(a);
-            }
-            if seen_alleles.insert(a.digest) {
-                rows.alleles.push(a);
-            }
+/// Fails when an existing table lacks a column we use (a database of another program, or of
+/// another AnyVar schema version): better now than on the first registration.
+pub(crate) fn check_columns(
+    database: &str,
+    mut found: impl FnMut(&str) -> Result<Vec<String>>,
+) -> Result<()> {
+    for (table, columns) in COLUMNS {
+        let have = found(table)?;
+        if let Some(missing) = columns.iter().find(|c| !have.iter().any(|h| h == *c)) {
+            return Err(Error::Storage(format!(
+                "{database}: table {table} has no column {missing}; it does not hold AnyVar 1.0's schema"
+            )));
         }
-        // Key order: neighbouring inserts touch neighbouring index pages, and concurrent
-        // loaders take row locks in the same order, so they cannot deadlock.
-        rows.references.sort_unstable();
-        rows.locations.sort_unstable_by_key(|a| a.location_digest);
-        rows.alleles.sort_unstable_by_key(|a| a.digest);
-        rows
+    }
+    Ok(())
+}
+
+/// A row of `locations`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LocationRow {
+    pub digest: Digest,
+    pub accession: String,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// A row of `alleles` (its `state` column is `state`'s JSON dump).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AlleleRow {
+    pub digest: Digest,
+    pub location: Digest,
+    pub state: State,
+}
+
+/// A row of `allele_bins`: `alleles` holds [`bins::encode`] entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BinRow {
+    pub accession: String,
+    pub bin: i64,
+    pub alleles: Vec<u8>,
+}
+
+impl LocationRow {
+    fn of(a: &Allele) -> LocationRow {
+        LocationRow {
+            digest: a.location_digest,
+            accession: a.accession.to_string(),
+            start: a.start,
+            end: a.end,
+        }
     }
 }
 
-/// A connection that loads batches of alleles (with their locations and references).
-pub trait BulkWriter: Send {
-    fn write(&mut self, batch: &[Allele]) -> Result<()>;
+impl AlleleRow {
+    fn of(a: &Allele) -> AlleleRow {
+        AlleleRow {
+            digest: a.digest,
+            location: a.location_digest,
+            state: a.state.clone(),
+        }
+    }
+}
+
+/// Entries per `allele_bins` row at most: a row stays under 2 kB, which PostgreSQL keeps in the
+/// table instead of moving it to TOAST storage.
+const BIN_ROW_ENTRIES: usize = 48;
+
+/// An allele as `allele_bins` lists it: sequence, digest, start, end.
+type BinEntry<'a> = (&'a str, Digest, u64, u64);
+
+/// `allele_bins` rows listing these alleles under every bin they touch.
+fn bin_rows(alleles: &[BinEntry<'_>]) -> Vec<BinRow> {
+    let mut entries: Vec<(&str, i64, &BinEntry<'_>)> = alleles
+        .iter()
+        .flat_map(|a| bins::of_location(a.2, a.3).map(move |b| (a.0, b, a)))
+        .collect();
+    entries.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    let mut rows = Vec::new();
+    for group in entries.chunk_by(|x, y| (x.0, x.1) == (y.0, y.1)) {
+        for part in group.chunks(BIN_ROW_ENTRIES) {
+            let mut data = Vec::with_capacity(part.len() * 40);
+            for (_, _, (_, digest, start, end)) in part {
+                bins::encode(&mut data, digest, *start, *end);
+            }
+            rows.push(BinRow {
+                accession: part[0].0.to_string(),
+                bin: part[0].1,
+                alleles: data,
+            });
+        }
+    }
+    rows
+}
+
+/// A `ga4gh:VA.…` or `ga4gh:SL.…` identifier.
+pub(crate) struct Id([u8; 41]);
+
+impl Id {
+    pub fn as_str(&self) -> &str {
+        // A prefix and a base64url digest: ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The kinds of object a registration looks up before it loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Allele,
+    Location,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Allele => "alleles",
+            Kind::Location => "locations",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Allele => "ga4gh:VA.",
+            Kind::Location => "ga4gh:SL.",
+        }
+    }
+
+    /// The id of `digest`, built on the stack (the loader writes millions).
+    fn id(self, digest: &Digest) -> Id {
+        let mut id = [0u8; 41];
+        id[..9].copy_from_slice(self.prefix().as_bytes());
+        id[9..].copy_from_slice(&digest.0);
+        Id(id)
+    }
+
+    /// The digests of the ids in `found`, sorted (ids of another form are left out).
+    fn digests(self, found: Vec<String>) -> Vec<Digest> {
+        let mut digests: Vec<Digest> = found
+            .iter()
+            .filter_map(|id| id.strip_prefix(self.prefix())?.as_bytes().try_into().ok())
+            .map(Digest)
+            .collect();
+        digests.sort_unstable();
+        digests
+    }
+}
+
+/// One connection's part in registering alleles. Every write is its own transaction and skips
+/// rows that already exist, so a failed, repeated or concurrent run leaves a consistent registry.
+pub(crate) trait Writer: Send {
+    /// Which of `digests` (sorted, distinct) are registered objects of this kind, sorted. A writer whose
+    /// location inserts skip existing rows as cheaply as a lookup finds them may answer none for
+    /// locations; alleles must be answered (the search index lists only new ones).
+    fn registered(&mut self, kind: Kind, digests: &[Digest]) -> Result<Vec<Digest>>;
+    fn write_references(&mut self, accessions: &[&str]) -> Result<()>;
+    /// Rows in id order, distinct, none registered when the run looked them up.
+    fn write_locations(&mut self, rows: &[LocationRow]) -> Result<()>;
+    /// Rows in id order, distinct, none registered when the run looked them up.
+    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()>;
+    fn write_bins(&mut self, rows: &[BinRow]) -> Result<()>;
+    /// Returns once everything this connection committed survives a crash of the machine.
+    fn make_durable(&mut self) -> Result<()>;
+}
+
+/// What of a batch is not registered yet, as positions in the batch.
+struct Admitted {
+    /// New alleles, each once.
+    alleles: Vec<usize>,
+    /// New alleles with a location not known to be registered, each location once.
+    locations: Vec<usize>,
+}
+
+/// Of `positions` in `batch`, one for each distinct `key` that the database does not know.
+fn unknown(
+    writer: &mut dyn Writer,
+    kind: Kind,
+    batch: &[Allele],
+    positions: impl Iterator<Item = usize>,
+    key: fn(&Allele) -> Digest,
+) -> Result<Vec<usize>> {
+    // Keys sorted next to their positions: no trip into the batch per comparison.
+    let mut keyed: Vec<(Digest, usize)> = positions.map(|i| (key(&batch[i]), i)).collect();
+    keyed.sort_unstable();
+    keyed.dedup_by_key(|(d, _)| *d);
+    let digests: Vec<Digest> = keyed.iter().map(|(d, _)| *d).collect();
+    let known = writer.registered(kind, &digests)?;
+    // Both in digest order: one merge pass.
+    let mut known = known.iter().peekable();
+    Ok(keyed
+        .into_iter()
+        .filter(|(d, _)| {
+            while known.next_if(|k| *k < d).is_some() {}
+            known.peek() != Some(&d)
+        })
+        .map(|(_, i)| i)
+        .collect())
+}
+
+/// Looks up the alleles of `batch` and the locations of the new ones, and lists the new alleles
+/// in `allele_bins`. Bins go first: a search skips an entry whose allele is not stored yet, while
+/// an allele stored without its entry could never be found.
+fn admit(writer: &mut dyn Writer, batch: &[Allele]) -> Result<Admitted> {
+    let alleles = unknown(writer, Kind::Allele, batch, 0..batch.len(), |a| a.digest)?;
+    let locations = unknown(
+        writer,
+        Kind::Location,
+        batch,
+        alleles.iter().copied(),
+        |a| a.location_digest,
+    )?;
+    let entries: Vec<BinEntry<'_>> = alleles
+        .iter()
+        .map(|&i| &batch[i])
+        .map(|a| (&*a.accession, a.digest, a.start, a.end))
+        .collect();
+    writer.write_bins(&bin_rows(&entries))?;
+    Ok(Admitted { alleles, locations })
+}
+
+/// The API's JSON of a stored SequenceLocation.
+fn stored_location_json(id: &str, accession: &str, start: i64, end: i64) -> String {
+    let digest = id.strip_prefix("ga4gh:SL.").unwrap_or(id);
+    location_json(&digest, accession, start as u64, end as u64)
+}
+
+/// The API's JSON of a stored Allele and its location.
+fn stored_allele_json(
+    id: &str,
+    state: &str,
+    location_id: &str,
+    accession: &str,
+    start: i64,
+    end: i64,
+) -> String {
+    let digest = id.strip_prefix("ga4gh:VA.").unwrap_or(id);
+    format!(
+        r#"{{"id":"{id}","type":"Allele","digest":"{digest}","location":{},"state":{state}}}"#,
+        stored_location_json(location_id, accession, start, end)
+    )
+}
+
+fn sequence_reference_json(accession: &str) -> String {
+    format!(r#"{{"type":"SequenceReference","refgetAccession":"{accession}"}}"#)
 }
 
 /// Where registered objects live, chosen by `ANYVAR_STORAGE_URI`.
@@ -123,25 +341,76 @@ impl Storage {
         }
     }
 
-    /// A separate connection for bulk loading (one per annotation run).
-    pub fn bulk_writer(&self) -> Result<Box<dyn BulkWriter>> {
-        match self {
-            Storage::Sqlite(s) => Ok(Box::new(s.writer()?)),
-            Storage::Postgres(s) => Ok(Box::new(s.writer()?)),
-        }
+    /// Connections for one registration: SQLite takes one writer at a time; PostgreSQL loads
+    /// with up to `parallel` connections (at least one).
+    fn writers(&self, parallel: usize) -> Result<Vec<Box<dyn Writer>>> {
+        let count = match self {
+            Storage::Sqlite(_) => 1,
+            Storage::Postgres(_) => parallel.clamp(1, 4),
+        };
+        (0..count)
+            .map(|_| -> Result<Box<dyn Writer>> {
+                Ok(match self {
+                    Storage::Sqlite(s) => Box::new(s.writer()?),
+                    Storage::Postgres(s) => Box::new(s.writer()?),
+                })
+            })
+            .collect()
     }
 
     /// Registers a few alleles now (the registry endpoints).
     pub fn put(&self, alleles: &[Allele]) -> Result<()> {
-        self.bulk_writer()?.write(alleles)
+        let mut writers = self.writers(1)?;
+        let new = admit(&mut *writers[0], alleles)?;
+        let mut locations: Vec<LocationRow> = new
+            .locations
+            .iter()
+            .map(|&i| LocationRow::of(&alleles[i]))
+            .collect();
+        locations.sort_unstable_by_key(|r| r.digest);
+        let mut rows: Vec<AlleleRow> = new
+            .alleles
+            .iter()
+            .map(|&i| AlleleRow::of(&alleles[i]))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.digest);
+        loader::load(
+            &mut writers,
+            new.locations
+                .iter()
+                .map(|&i| &*alleles[i].accession)
+                .collect(),
+            locations.into_iter().map(Ok),
+            rows.into_iter().map(Ok),
+        )
+    }
+
+    /// Starts registering a run: what the returned sink receives is stored (see [`Loader`]).
+    /// PostgreSQL loads over up to `parallel` connections.
+    pub fn spawn_loader(&self, parallel: usize) -> Result<(LoaderSink, Loader)> {
+        loader::spawn(self.writers(parallel)?)
     }
 
     /// Any registered Allele (`ga4gh:VA.…`), SequenceLocation (`ga4gh:SL.…`) or
     /// SequenceReference (`SQ.…`, `ga4gh:SQ.…`) as JSON.
     pub fn get_object(&self, id: &str) -> Result<Option<String>> {
+        if let Some(digest) = id.strip_prefix("ga4gh:VA.") {
+            let Ok(digest) = digest.as_bytes().try_into().map(Digest) else {
+                return Ok(None);
+            };
+            return Ok(self.alleles(&[digest])?.pop());
+        }
         match self {
             Storage::Sqlite(s) => s.get_object(id),
             Storage::Postgres(s) => s.get_object(id),
+        }
+    }
+
+    /// The API's JSON of the stored alleles among `digests` (sorted, distinct), in id order.
+    fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
+        match self {
+            Storage::Sqlite(s) => s.alleles(digests),
+            Storage::Postgres(s) => s.alleles(digests),
         }
     }
 
@@ -155,193 +424,118 @@ impl Storage {
         after: &str,
         limit: i64,
     ) -> Result<Vec<String>> {
-        match self {
-            Storage::Sqlite(s) => s.find_alleles(accession, start, end, after, limit),
-            Storage::Postgres(s) => s.find_alleles(accession, start, end, after, limit),
-        }
-    }
-
-    /// Connections loading in parallel: PostgreSQL takes several writers, SQLite one.
-    fn loaders(&self) -> usize {
-        match self {
-            Storage::Sqlite(_) => 1,
-            Storage::Postgres(_) => 2,
-        }
-    }
-
-    /// Starts threads that load what the returned sink receives. Batches are queued (a few at
-    /// most, so a slow database slows the annotation rather than filling memory), and whatever
-    /// is queued when a loader is free goes into one transaction.
-    pub fn spawn_loader(&self) -> Result<(LoaderSink, Loader)> {
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<Allele>>(4);
-        let mut handles = Vec::new();
-        for i in 0..self.loaders() {
-            let mut writer = self.bulk_writer()?;
-            let rx = rx.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("anyvar-store-{i}"))
-                .spawn(move || -> Result<u64> {
-                    let mut stored = 0;
-                    while let Ok(mut batch) = rx.recv() {
-                        while batch.len() < MAX_TRANSACTION {
-                            match rx.try_recv() {
-                                Ok(more) => batch.extend(more),
-                                Err(_) => break,
-                            }
-                        }
-                        writer.write(&batch)?;
-                        stored += batch.len() as u64;
-                    }
-                    Ok(stored)
-                })
-                .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
-            handles.push(handle);
-        }
-        Ok((LoaderSink { tx: Some(tx) }, Loader { handles }))
-    }
-}
-
-/// Alleles a loader commits in one transaction at most: larger transactions load SQLite a
-/// little faster but make the server's memory grow with a backlog (measured: 1.6× the peak for
-/// 10× the records at 100,000, 1.2-1.3× at 25,000).
-const MAX_TRANSACTION: usize = 25_000;
-
-/// The annotation side of a loader: an [`AlleleSink`] that queues batches.
-pub struct LoaderSink {
-    tx: Option<crossbeam_channel::Sender<Vec<Allele>>>,
-}
-
-impl AlleleSink for LoaderSink {
-    fn put(&mut self, alleles: &[Allele]) -> std::result::Result<(), String> {
-        let tx = self.tx.as_ref().ok_or("the loader is closed")?;
-        // A send fails only when the loader thread stopped on an error; `Loader::wait` has it.
-        tx.send(alleles.to_vec())
-            .map_err(|_| "the storage loader stopped (see its error)".to_string())
-    }
-}
-
-/// The storage side of a loader: wait for it to have stored everything.
-pub struct Loader {
-    handles: Vec<JoinHandle<Result<u64>>>,
-}
-
-impl Loader {
-    /// Closes `sink` and waits until every queued allele is committed; returns how many were
-    /// written (duplicates included).
-    pub fn wait(self, sink: LoaderSink) -> Result<u64> {
-        drop(sink);
-        let mut stored = 0;
-        let mut first_error = None;
-        for handle in self.handles {
-            match handle.join() {
-                Ok(Ok(n)) => stored += n,
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(Error::Storage("a storage thread panicked".into()));
-                }
+        let (first, last) = bins::of_query(start.max(0) as u64, end.max(0) as u64);
+        let rows = match self {
+            Storage::Sqlite(s) => s.bins(accession, first, last)?,
+            Storage::Postgres(s) => s.bins(accession, first, last)?,
+        };
+        // Ids share one prefix, so they sort as their digests do.
+        let after_id = |d: &Digest| {
+            b"ga4gh:VA."
+                .iter()
+                .chain(&d.0)
+                .cmp(after.as_bytes())
+                .is_gt()
+        };
+        let mut hits: Vec<Digest> = rows
+            .iter()
+            .flat_map(|row| bins::decode(row))
+            .filter(|&(d, s, e)| s as i64 <= end && e as i64 >= start && after_id(&d))
+            .map(|(d, _, _)| d)
+            .collect();
+        hits.sort_unstable();
+        hits.dedup();
+        let limit = limit.max(0) as usize;
+        let mut found = Vec::new();
+        // Entries whose allele is not stored (a failed run) are skipped.
+        for chunk in hits.chunks(limit.max(1)) {
+            if found.len() >= limit {
+                break;
             }
+            found.extend(self.alleles(chunk)?);
         }
-        first_error.map_or(Ok(stored), Err)
+        found.truncate(limit);
+        Ok(found)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allele::{identify, NormalizedAllele, State};
+    use crate::allele::{identify, NormalizedAllele};
+    use crate::vcf::AlleleSink;
     use std::sync::Arc;
 
     pub(crate) fn sample_alleles() -> Vec<Allele> {
         let acc: Arc<str> = "SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW".into();
         let mut buf = Vec::new();
-        let mk = |start, end, state| NormalizedAllele { start, end, state };
+        let mut make = |start, end, state| {
+            identify(
+                &mut buf,
+                &acc,
+                NormalizedAllele { start, end, state },
+                &mut None,
+            )
+        };
+        let g = || State::Literal {
+            sequence: b"G".to_vec(),
+        };
         vec![
-            identify(
-                &mut buf,
-                &acc,
-                mk(
-                    10,
-                    11,
-                    State::Literal {
-                        sequence: b"G".to_vec(),
-                    },
-                ),
-                &mut None,
-            ),
-            identify(
-                &mut buf,
-                &acc,
-                mk(10, 11, State::reference_length(1, 1, b"A")),
-                &mut None,
-            ),
-            identify(
-                &mut buf,
-                &acc,
-                mk(40, 50, State::reference_length(9, 1, b"AAAAAAAAA")),
-                &mut None,
-            ),
-            identify(
-                &mut buf,
-                &acc,
-                mk(
-                    10,
-                    11,
-                    State::Literal {
-                        sequence: b"G".to_vec(),
-                    },
-                ),
-                &mut None,
-            ),
+            make(10, 11, g()),
+            make(10, 11, State::reference_length(1, 1, b"A")),
+            make(40, 50, State::reference_length(9, 1, b"AAAAAAAAA")),
+            make(10, 11, g()),
+            // Touches bins 0 and 1; a query on bin 1 alone must find it.
+            make(16_380, 16_390, g()),
+            // Wider than any bin list: kept in the wide bin, found from anywhere it overlaps.
+            make(0, 5_000_000, g()),
         ]
     }
 
+    /// What every storage must do: load through the loader and through `put`, ignore
+    /// duplicates, serve objects, and find alleles by range with keyset pages.
     pub(crate) fn exercise(storage: &Storage) {
         let alleles = sample_alleles();
-        let (sink, loader) = storage.spawn_loader().unwrap();
-        let mut sink = sink;
-        sink.put(&alleles).unwrap();
-        sink.put(&alleles[..2]).unwrap();
-        assert_eq!(loader.wait(sink).unwrap(), 6);
+        let (mut sink, loader) = storage.spawn_loader(2).unwrap();
+        sink.put(alleles.clone()).unwrap();
+        sink.put(alleles[..2].to_vec()).unwrap();
+        assert_eq!(loader.wait(sink).unwrap(), 8);
+        storage.put(&alleles[1..3]).unwrap();
+        storage.put(&alleles[5..]).unwrap();
+
         let snv = &alleles[0];
         let json = storage.get_object(&snv.id()).unwrap().unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         let expected: serde_json::Value = serde_json::from_str(&snv.to_json()).unwrap();
         assert_eq!(parsed, expected);
         let loc = storage.get_object(&snv.location_id()).unwrap().unwrap();
-        assert!(loc.contains("\"start\":10"), "{loc}");
-        let seqref = storage
-            .get_object("ga4gh:SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW")
-            .unwrap()
-            .unwrap();
-        assert!(seqref.contains("SequenceReference"));
+        let loc: serde_json::Value = serde_json::from_str(&loc).unwrap();
+        assert_eq!(loc, expected["location"]);
+        let seqref = storage.get_object(&format!("ga4gh:{}", snv.accession));
+        assert!(seqref.unwrap().unwrap().contains("SequenceReference"));
         assert!(storage.get_object("ga4gh:VA.nope").unwrap().is_none());
-        let all = storage
-            .find_alleles(&snv.accession, 0, 100, "", 10)
-            .unwrap();
-        assert_eq!(all.len(), 3);
-        let first = storage.find_alleles(&snv.accession, 0, 100, "", 2).unwrap();
-        assert_eq!(first.len(), 2);
-        let first_id: serde_json::Value = serde_json::from_str(&first[1]).unwrap();
-        let rest = storage
-            .find_alleles(&snv.accession, 0, 100, first_id["id"].as_str().unwrap(), 2)
-            .unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(
+
+        let ids = |start, end, after: &str, limit| -> Vec<String> {
             storage
-                .find_alleles(&snv.accession, 60, 100, "", 10)
+                .find_alleles(&snv.accession, start, end, after, limit)
                 .unwrap()
-                .len(),
-            0
-        );
-        assert_eq!(
-            storage
-                .find_alleles(&snv.accession, 45, 46, "", 10)
-                .unwrap()
-                .len(),
-            1
-        );
+                .iter()
+                .map(|j| serde_json::from_str::<serde_json::Value>(j).unwrap()["id"].to_string())
+                .collect()
+        };
+        let all = ids(0, 100, "", 10);
+        assert_eq!(all.len(), 4, "{all:?}");
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(all, sorted, "ordered by id");
+        let first = ids(0, 100, "", 2);
+        let after = first[1].trim_matches('"');
+        assert_eq!(ids(0, 100, after, 10), all[2..].to_vec());
+        assert_eq!(ids(60, 100, "", 10).len(), 1, "only the wide allele");
+        assert_eq!(ids(45, 46, "", 10).len(), 2);
+        assert_eq!(ids(50, 50, "", 10).len(), 2, "closed intervals touch");
+        assert_eq!(ids(16_385, 16_386, "", 10).len(), 2);
+        assert_eq!(ids(5_000_001, 9_000_000, "", 10).len(), 0);
     }
 
     #[test]
@@ -353,5 +547,27 @@ mod tests {
         ))
         .unwrap();
         exercise(&storage);
+    }
+
+    #[test]
+    fn bin_rows_group_by_sequence_and_bin() {
+        let alleles = sample_alleles();
+        let entries: Vec<BinEntry<'_>> = alleles
+            .iter()
+            .map(|a| (&*a.accession, a.digest, a.start, a.end))
+            .collect();
+        let rows = bin_rows(&entries);
+        let bins: Vec<i64> = rows.iter().map(|r| r.bin).collect();
+        assert_eq!(bins, vec![bins::WIDE, 0, 1]);
+        let zero: Vec<_> = bins::decode(&rows[1].alleles).collect();
+        assert_eq!(zero.len(), 5);
+        assert_eq!(zero[0], (alleles[0].digest, 10, 11));
+        // A dense bin is cut into rows of at most BIN_ROW_ENTRIES.
+        let many: Vec<BinEntry<'_>> = (0..BIN_ROW_ENTRIES as u64 + 1)
+            .map(|i| (&*alleles[0].accession, alleles[0].digest, i, i + 1))
+            .collect();
+        let rows = bin_rows(&many);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(bins::decode(&rows[0].alleles).count(), BIN_ROW_ENTRIES);
     }
 }

@@ -1,14 +1,40 @@
-//! The PostgreSQL registry: AnyVar's tables, loaded per batch with `COPY` into temporary tables
-//! and `INSERT … ON CONFLICT DO NOTHING`, so duplicates (within and across runs) cost nothing.
+//! The PostgreSQL registry: AnyVar 1.0's tables, created when missing (or used as AnyVar left
+//! them), loaded with `COPY` of the rows the annotation phase found missing; should another writer
+//! insert one of them meanwhile, that chunk is loaded again through `INSERT … ON CONFLICT DO
+//! NOTHING`, which is safe under concurrency but about half as fast.
 
+use std::collections::HashSet;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
-use postgres::{Client, NoTls};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::error::SqlState;
+use postgres::types::Type;
+use postgres::{Client, NoTls, Transaction};
 
-use super::{allele_row_json, location_row_json, schema, BulkWriter, LocationRow, Rows};
-use crate::allele::Allele;
+use super::{
+    bin_rows, bins, check_columns, schema, sequence_reference_json, stored_allele_json,
+    stored_location_json, AlleleRow, BinEntry, BinRow, Dialect, Kind, LocationRow, Writer,
+};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
+
+const DIALECT: Dialect = Dialect {
+    // Byte order, the order the loader sorts in (a database's default collation may differ).
+    id: r#"varchar COLLATE "C""#,
+    // AnyVar's `integer` cannot hold positions past 2^31 on the largest chromosomes of some
+    // species; `bigint` holds everything AnyVar writes.
+    int: "bigint",
+    json: "jsonb",
+    blob: "bytea",
+    molecule_type: "molecule_type",
+    keyed_table: "",
+};
+
+/// AnyVar 1.0's enum type of `sequence_references.molecule_type`.
+const MOLECULE_TYPE: &str = "DO $$ BEGIN
+    CREATE TYPE molecule_type AS ENUM ('genomic', 'RNA', 'mRNA', 'protein');
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;";
 
 /// Arbitrary key of the advisory lock that serialises schema creation across processes.
 const SCHEMA_LOCK: i64 = 0x616e_7976_6172;
@@ -53,8 +79,26 @@ impl PostgresStore {
             .map_err(|e| err("starting a transaction", e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(|e| err("locking the schema", e))?;
-        tx.batch_execute(&schema("BIGINT", "JSONB"))
+        let had_bins: bool = tx
+            .query_one("SELECT to_regclass('allele_bins') IS NOT NULL", &[])
+            .map_err(|e| err("reading the schema", e))?
+            .get(0);
+        tx.batch_execute(MOLECULE_TYPE)
+            .and_then(|()| tx.batch_execute(&schema(&DIALECT)))
             .map_err(|e| err("creating tables", e))?;
+        check_columns("the PostgreSQL database", |table| {
+            let rows = tx
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns
+                     WHERE table_schema = current_schema() AND table_name = $1",
+                    &[&table],
+                )
+                .map_err(|e| err("reading the schema", e))?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })?;
+        if !had_bins {
+            index_existing_alleles(&mut tx)?;
+        }
         tx.commit().map_err(|e| err("creating tables", e))?;
         Ok(PostgresStore {
             url: url.to_string(),
@@ -64,158 +108,310 @@ impl PostgresStore {
 
     pub fn writer(&self) -> Result<PostgresWriter> {
         let mut client = connect(&self.url)?;
+        // Commits return without waiting for the WAL flush; `make_durable` waits once for all.
         client
-            .batch_execute(
-                r#"CREATE TEMP TABLE anyvar_in_locations (id TEXT, digest TEXT, sequence_reference_id TEXT, start BIGINT, "end" BIGINT) ON COMMIT DELETE ROWS;
-                   CREATE TEMP TABLE anyvar_in_alleles (id TEXT, digest TEXT, location_id TEXT, state JSONB) ON COMMIT DELETE ROWS;"#,
-            )
-            .map_err(|e| err("creating load tables", e))?;
+            .batch_execute("SET synchronous_commit = off")
+            .map_err(|e| err("configuring the connection", e))?;
         Ok(PostgresWriter {
             client,
-            text: Vec::new(),
+            staging: HashSet::new(),
         })
     }
 
-    fn reader(&self) -> std::sync::MutexGuard<'_, Client> {
-        self.reader.lock().expect("postgres reader")
+    /// The reading connection, opened again if the server closed it (a restart).
+    fn reader(&self) -> Result<MutexGuard<'_, Client>> {
+        let mut client = self.reader.lock().expect("postgres reader");
+        if client.is_closed() {
+            *client = connect(&self.url)?;
+        }
+        Ok(client)
     }
 
-    fn location(client: &mut Client, id: &str) -> Result<Option<LocationRow>> {
-        let row = client
-            .query_opt(r#"SELECT id, digest, sequence_reference_id, start, "end" FROM locations WHERE id = $1"#, &[&id])
-            .map_err(|e| err("reading a location", e))?;
-        Ok(row.map(|r| LocationRow {
-            digest: r.get(1),
-            accession: r.get(2),
-            start: r.get(3),
-            end: r.get(4),
-        }))
-    }
-
+    /// A SequenceLocation or SequenceReference as JSON (alleles: [`PostgresStore::alleles`]).
     pub fn get_object(&self, id: &str) -> Result<Option<String>> {
-        let mut client = self.reader();
-        if id.starts_with("ga4gh:VA.") {
+        let mut client = self.reader()?;
+        let context = format!("reading {id}");
+        if id.starts_with("ga4gh:SL.") {
             let row = client
                 .query_opt(
-                    "SELECT id, digest, state::text, location_id FROM alleles WHERE id = $1",
+                    "SELECT sequence_reference_id::text, start_pos::bigint, end_pos::bigint
+                     FROM locations WHERE id = $1",
                     &[&id],
                 )
-                .map_err(|e| err("reading an allele", e))?;
-            let Some(r) = row else { return Ok(None) };
-            let (id, digest, state, location_id): (String, String, String, String) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            return Ok(Self::location(&mut client, &location_id)?
-                .map(|l| allele_row_json(&id, &digest, &state, &l)));
-        }
-        if id.starts_with("ga4gh:SL.") {
-            return Ok(Self::location(&mut client, id)?.map(|l| location_row_json(&l)));
+                .map_err(|e| err(&context, e))?;
+            return Ok(row.map(|r| stored_location_json(id, r.get(0), r.get(1), r.get(2))));
         }
         let accession = id.strip_prefix("ga4gh:").unwrap_or(id);
         let row = client
             .query_opt(
-                "SELECT id FROM sequence_references WHERE id = $1",
+                "SELECT id::text FROM sequence_references WHERE id = $1",
                 &[&accession],
             )
-            .map_err(|e| err("reading a sequence reference", e))?;
-        Ok(row.map(|r| {
-            let acc: String = r.get(0);
-            format!(r#"{{"type":"SequenceReference","refgetAccession":"{acc}"}}"#)
-        }))
+            .map_err(|e| err(&context, e))?;
+        Ok(row.map(|r| sequence_reference_json(r.get(0))))
     }
 
-    pub fn find_alleles(
-        &self,
-        accession: &str,
-        start: i64,
-        end: i64,
-        after: &str,
-        limit: i64,
-    ) -> Result<Vec<String>> {
+    /// The stored alleles among `digests`, as JSON, in id order.
+    pub fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
         let rows = self
-            .reader()
+            .reader()?
             .query(
-                r#"SELECT a.id, a.digest, a.state::text, l.id, l.digest, l.sequence_reference_id, l.start, l."end"
-                   FROM locations l JOIN alleles a ON a.location_id = l.id
-                   WHERE l.sequence_reference_id = $1 AND l.start <= $3 AND l."end" >= $2 AND a.id > $4
-                   ORDER BY a.id LIMIT $5"#,
-                &[&accession, &start, &end, &after, &limit],
+                "SELECT a.id::text, a.state::text, l.id::text, l.sequence_reference_id::text,
+                        l.start_pos::bigint, l.end_pos::bigint
+                 FROM unnest($1::text[]) u(digest) JOIN alleles a ON a.id = 'ga4gh:VA.' || u.digest
+                 JOIN locations l ON l.id = a.location_id ORDER BY a.id",
+                &[&bare(digests)],
             )
-            .map_err(|e| err("searching alleles", e))?;
+            .map_err(|e| err("reading alleles", e))?;
         Ok(rows
             .iter()
-            .map(|r| {
-                let loc = LocationRow {
-                    digest: r.get(4),
-                    accession: r.get(5),
-                    start: r.get(6),
-                    end: r.get(7),
-                };
-                allele_row_json(r.get(0), r.get(1), r.get(2), &loc)
-            })
+            .map(|r| stored_allele_json(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
             .collect())
     }
+
+    /// The `allele_bins` entries of `accession` in bins `first..=last` and the wide bin.
+    pub fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>> {
+        let rows = self
+            .reader()?
+            .query(
+                "SELECT alleles FROM allele_bins WHERE sequence_reference_id = $1
+                 AND (bin BETWEEN $2 AND $3 OR bin = $4)",
+                &[&accession, &first, &last, &bins::WIDE],
+            )
+            .map_err(|e| err("searching alleles", e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+/// Digests as an array parameter; queries prepend the prefix (less to send, nothing to format).
+fn bare(digests: &[Digest]) -> Vec<&str> {
+    digests.iter().map(Digest::as_str).collect()
+}
+
+/// Lists in `allele_bins` the alleles of a database AnyVar filled before `allele_bins` existed,
+/// so that searches find them too (once, when the table is created).
+fn index_existing_alleles(tx: &mut Transaction<'_>) -> Result<()> {
+    let context = "listing existing alleles in allele_bins";
+    let portal = tx
+        .bind(
+            "SELECT a.id::text, l.sequence_reference_id::text, l.start_pos::bigint, l.end_pos::bigint
+             FROM alleles a JOIN locations l ON l.id = a.location_id
+             WHERE l.start_pos IS NOT NULL AND l.end_pos IS NOT NULL
+             ORDER BY l.sequence_reference_id, l.start_pos",
+            &[],
+        )
+        .map_err(|e| err(context, e))?;
+    loop {
+        let rows = tx
+            .query_portal(&portal, 50_000)
+            .map_err(|e| err(context, e))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<(String, String, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        let entries: Vec<BinEntry<'_>> = found
+            .iter()
+            .filter_map(|(id, acc, start, end)| {
+                let digest = id.strip_prefix("ga4gh:VA.")?.as_bytes().try_into().ok()?;
+                Some((acc.as_str(), Digest(digest), *start as u64, *end as u64))
+            })
+            .collect();
+        copy_bins(tx, &bin_rows(&entries)).map_err(|e| err(context, e))?;
+    }
+}
+
+/// `COPY {target} FROM STDIN` of [`BinaryRows`].
+fn copy(tx: &mut Transaction<'_>, target: &str, data: &[u8]) -> Result<(), postgres::Error> {
+    let mut w = tx.copy_in(&format!("COPY {target} FROM STDIN BINARY"))?;
+    // The driver reports a failed write through `finish`.
+    let _ = w.write_all(data);
+    w.finish()?;
+    Ok(())
+}
+
+/// Binary COPY: the entries go as they are, with no escaping to undo.
+fn copy_bins(tx: &mut Transaction<'_>, rows: &[BinRow]) -> Result<(), postgres::Error> {
+    let sink =
+        tx.copy_in("COPY allele_bins (sequence_reference_id, bin, alleles) FROM STDIN BINARY")?;
+    let mut w = BinaryCopyInWriter::new(sink, &[Type::VARCHAR, Type::INT8, Type::BYTEA]);
+    for r in rows {
+        w.write(&[&r.accession, &r.bin, &r.alleles])?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 pub struct PostgresWriter {
     client: Client,
-    text: Vec<u8>,
+    /// Tables whose staging table (for the conflict-safe path) this connection has created.
+    staging: HashSet<&'static str>,
 }
 
-impl PostgresWriter {
-    /// COPY text format; our values never contain tabs, newlines or backslashes.
-    fn copy(tx: &mut postgres::Transaction<'_>, sql: &str, data: &[u8]) -> Result<()> {
-        let mut w = tx.copy_in(sql).map_err(|e| err("starting COPY", e))?;
-        w.write_all(data)
-            .map_err(|e| Error::Storage(format!("COPY: {e}")))?;
-        w.finish().map_err(|e| err("COPY", e))?;
-        Ok(())
+/// Rows in PostgreSQL's binary COPY format: lengths instead of delimiters, so the server scans
+/// nothing to split fields and unescapes nothing.
+struct BinaryRows(Vec<u8>);
+
+impl BinaryRows {
+    fn new() -> BinaryRows {
+        let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+        data.extend_from_slice(&[0; 8]); // flags, header extension length
+        BinaryRows(data)
+    }
+
+    fn row(&mut self, fields: i16) {
+        self.0.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    fn text(&mut self, value: &[u8]) {
+        self.0
+            .extend_from_slice(&(value.len() as i32).to_be_bytes());
+        self.0.extend_from_slice(value);
+    }
+
+    fn bigint(&mut self, value: u64) {
+        self.0.extend_from_slice(&8i32.to_be_bytes());
+        self.0.extend_from_slice(&(value as i64).to_be_bytes());
+    }
+
+    /// `jsonb` is sent as format version 1 and the JSON text.
+    fn jsonb(&mut self, json: &str) {
+        self.0
+            .extend_from_slice(&(json.len() as i32 + 1).to_be_bytes());
+        self.0.push(1);
+        self.0.extend_from_slice(json.as_bytes());
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.0.extend_from_slice(&(-1i16).to_be_bytes());
+        self.0
     }
 }
 
-impl BulkWriter for PostgresWriter {
-    fn write(&mut self, batch: &[Allele]) -> Result<()> {
-        let rows = Rows::of(batch);
-        let mut tx = self
+impl PostgresWriter {
+    /// Loads rows that `table` lacked when the run looked them up: one COPY in one transaction,
+    /// or, when a concurrent writer stored one of them first, an insert that skips conflicts.
+    fn load<R>(
+        &mut self,
+        table: &'static str,
+        columns: &str,
+        rows: &[R],
+        mut row: impl FnMut(&mut BinaryRows, &R),
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut data = BinaryRows::new();
+        for r in rows {
+            row(&mut data, r);
+        }
+        let data = data.finish();
+        let context = format!("loading {table}");
+        let mut tx = self.client.transaction().map_err(|e| err(&context, e))?;
+        match copy(&mut tx, &format!("{table} ({columns})"), &data) {
+            Ok(()) => return tx.commit().map_err(|e| err(&context, e)),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
+            Err(e) => return Err(err(&context, e)),
+        }
+        let stage = format!("anyvar_staged_{table}");
+        if !self.staging.contains(table) {
+            self.client
+                .batch_execute(&format!(
+                    "CREATE TEMP TABLE {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+                ))
+                .map_err(|e| err(&context, e))?;
+            self.staging.insert(table);
+        }
+        let mut tx = self.client.transaction().map_err(|e| err(&context, e))?;
+        copy(&mut tx, &format!("{stage} ({columns})"), &data).map_err(|e| err(&context, e))?;
+        tx.batch_execute(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"
+        ))
+        .map_err(|e| err(&context, e))?;
+        tx.commit().map_err(|e| err(&context, e))
+    }
+}
+
+impl Writer for PostgresWriter {
+    fn registered(&mut self, kind: Kind, digests: &[Digest]) -> Result<Vec<Digest>> {
+        // A join with unnest, not `id = ANY($1)`: the planner estimates the latter element by
+        // element, which took longer than the lookups themselves.
+        let rows = self
             .client
-            .transaction()
-            .map_err(|e| err("starting a transaction", e))?;
-        let text = &mut self.text;
-        text.clear();
-        for a in &rows.locations {
-            writeln!(
-                text,
-                "{}\t{}\t{}\t{}\t{}",
-                a.location_id(),
-                a.location_digest,
-                a.accession,
-                a.start,
-                a.end
+            .query(
+                &format!(
+                    "SELECT t.id::text FROM unnest($1::text[]) u(digest)
+                     JOIN {} t ON t.id = '{}' || u.digest",
+                    kind.table(),
+                    kind.prefix()
+                ),
+                &[&bare(digests)],
             )
-            .expect("writing to memory");
+            .map_err(|e| err(&format!("looking up {}", kind.table()), e))?;
+        Ok(kind.digests(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
+    fn write_references(&mut self, accessions: &[&str]) -> Result<()> {
+        if accessions.is_empty() {
+            return Ok(());
         }
-        Self::copy(&mut tx, "COPY anyvar_in_locations FROM STDIN", text)?;
-        text.clear();
-        for a in &rows.alleles {
-            writeln!(
-                text,
-                "{}\t{}\t{}\t{}",
-                a.id(),
-                a.digest,
-                a.location_id(),
-                a.state.to_json()
+        self.client
+            .execute(
+                "INSERT INTO sequence_references (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                &[&accessions],
             )
-            .expect("writing to memory");
-        }
-        Self::copy(&mut tx, "COPY anyvar_in_alleles FROM STDIN", text)?;
-        tx.batch_execute(
-            r#"INSERT INTO sequence_references (id) SELECT DISTINCT sequence_reference_id FROM anyvar_in_locations ON CONFLICT DO NOTHING;
-               INSERT INTO locations (id, digest, sequence_reference_id, start, "end")
-                   SELECT id, digest, sequence_reference_id, start, "end" FROM anyvar_in_locations ON CONFLICT DO NOTHING;
-               INSERT INTO alleles (id, digest, location_id, state)
-                   SELECT id, digest, location_id, state FROM anyvar_in_alleles ON CONFLICT DO NOTHING;"#,
+            .map_err(|e| err("loading sequence_references", e))?;
+        Ok(())
+    }
+
+    fn write_locations(&mut self, rows: &[LocationRow]) -> Result<()> {
+        self.load(
+            "locations",
+            "id, sequence_reference_id, start_pos, end_pos",
+            rows,
+            |data, r| {
+                data.row(4);
+                data.text(Kind::Location.id(&r.digest).as_str().as_bytes());
+                data.text(r.accession.as_bytes());
+                data.bigint(r.start);
+                data.bigint(r.end);
+            },
         )
-        .map_err(|e| err("loading alleles", e))?;
-        tx.commit().map_err(|e| err("committing", e))
+    }
+
+    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()> {
+        let mut state = String::new();
+        self.load("alleles", "id, location_id, state", rows, |data, r| {
+            data.row(3);
+            data.text(Kind::Allele.id(&r.digest).as_str().as_bytes());
+            data.text(Kind::Location.id(&r.location).as_str().as_bytes());
+            state.clear();
+            r.state.write_json(&mut state);
+            data.jsonb(&state);
+        })
+    }
+
+    fn write_bins(&mut self, rows: &[BinRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let context = "loading allele_bins";
+        let mut tx = self.client.transaction().map_err(|e| err(context, e))?;
+        copy_bins(&mut tx, rows).map_err(|e| err(context, e))?;
+        tx.commit().map_err(|e| err(context, e))
+    }
+
+    /// A synchronous commit flushes the WAL up to its own record, which follows the records of
+    /// every commit before it (of any connection).
+    fn make_durable(&mut self) -> Result<()> {
+        self.client
+            .batch_execute(
+                "SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT;
+                 SET synchronous_commit = off",
+            )
+            .map_err(|e| err("flushing the write-ahead log", e))
     }
 }
 

@@ -255,12 +255,11 @@ pub fn ingest_annotated_vcf(
             batch.push(allele);
         }
         if batch.len() >= 10_000 {
-            sink.put(&batch).map_err(Error::Sink)?;
-            batch.clear();
+            sink.put(std::mem::take(&mut batch)).map_err(Error::Sink)?;
         }
     }
     if !batch.is_empty() {
-        sink.put(&batch).map_err(Error::Sink)?;
+        sink.put(batch).map_err(Error::Sink)?;
     }
     Ok(summary)
 }

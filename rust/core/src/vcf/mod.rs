@@ -64,8 +64,9 @@ pub struct Summary {
 }
 
 /// Receives every computed allele, in input order, in batches (the registry's bulk loader).
+/// A batch is handed over, not lent: the loader keeps its alleles without copying them.
 pub trait AlleleSink {
-    fn put(&mut self, alleles: &[Allele]) -> std::result::Result<(), String>;
+    fn put(&mut self, alleles: Vec<Allele>) -> std::result::Result<(), String>;
 }
 
 /// The header lines the annotator adds (spec 3.6), with `N`/`D` chosen by `for_ref`.
@@ -338,11 +339,9 @@ fn annotate_chunk(
                     }
                     write_vrs_info(entries, options.record.vrs_attributes, &mut out.text);
                 }
-                for allele in entries.iter().flatten() {
-                    out.computed += 1;
-                    if collect {
-                        out.alleles.push(allele.clone());
-                    }
+                out.computed += entries.iter().flatten().count() as u64;
+                if collect {
+                    out.alleles.extend(annotator.take_entries());
                 }
             }
         }
@@ -441,11 +440,12 @@ pub fn annotate_vcf(
                     let (seq, r) = msg.expect("we hold a sender");
                     in_flight -= 1;
                     pending.insert(seq, r.map_err(stopped)?);
-                    while let Some(done) = pending.remove(&next) {
+                    while let Some(mut done) = pending.remove(&next) {
                         out.write_all(&done.text).map_err(stopped)?;
                         if let Some(sink) = sink.as_mut() {
                             if !done.alleles.is_empty() {
-                                sink.put(&done.alleles).map_err(|e| stopped(Error::Sink(e)))?;
+                                sink.put(std::mem::take(&mut done.alleles))
+                                    .map_err(|e| stopped(Error::Sink(e)))?;
                             }
                         }
                         summary.records += done.records;

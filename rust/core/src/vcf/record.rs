@@ -133,6 +133,11 @@ impl<'s> Annotator<'s> {
         &self.entries
     }
 
+    /// Moves the alleles of [`Annotator::entries`] out (to a sink), leaving none.
+    pub fn take_entries(&mut self) -> impl Iterator<Item = Allele> + '_ {
+        self.entries.drain(..).flatten()
+    }
+
     fn contig(&mut self, chr: &[u8]) -> Result<Option<Arc<Contig>>> {
         if let Some(hit) = self.contigs.get(chr) {
             return Ok(hit.clone());

@@ -1,0 +1,417 @@
+//! Registration of a whole run (one VCF) in two phases.
+//!
+//! While the VCF is annotated, one thread takes each batch of alleles and asks the database which
+//! are new ([`admit`]: that also lists them in `allele_bins`); a second pushes the new ones into
+//! two external sorters ([`spill`]), by location id and by allele id, so memory stays flat. The
+//! two overlap: the lookups of one batch wait on the database while the last one is sorted. When the sink is closed, [`load`]
+//! writes sequence references, then locations, then alleles, in id order: a B-tree appends sorted
+//! keys several times faster than it inserts random ones (measured: 1.0 against 3.4 µs a row in
+//! SQLite, 117,000 against 50,000 records/s in PostgreSQL). Locations are committed before the
+//! alleles that name them.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::spill::{Sorter, Spill};
+use super::{admit, Admitted, AlleleRow, LocationRow, Writer};
+use crate::allele::{Allele, State};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::vcf::AlleleSink;
+
+/// Rows a sorter keeps in memory before it spills a sorted segment (about 30 MB of alleles).
+const SEGMENT_ROWS: usize = 200_000;
+/// Alleles admitted together at most, when batches queue up.
+const COALESCE: usize = 50_000;
+/// Rows per write (one transaction each) in the load phase.
+const LOAD_CHUNK: usize = 50_000;
+
+/// The annotation side of a loader: an [`AlleleSink`] that queues batches for the loader thread.
+pub struct LoaderSink {
+    tx: Option<Sender<Vec<Allele>>>,
+}
+
+impl AlleleSink for LoaderSink {
+    fn put(&mut self, alleles: Vec<Allele>) -> std::result::Result<(), String> {
+        let tx = self.tx.as_ref().ok_or("the loader is closed")?;
+        // A send fails only when the loader thread stopped on an error; `Loader::wait` has it.
+        tx.send(alleles)
+            .map_err(|_| "the storage loader stopped (see its error)".to_string())
+    }
+}
+
+/// The storage side of a loader.
+pub struct Loader {
+    handle: JoinHandle<Result<u64>>,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Loader {
+    /// Closes `sink`, loads everything it received and waits until it is committed; returns
+    /// how many alleles were received (duplicates included).
+    pub fn wait(self, sink: LoaderSink) -> Result<u64> {
+        drop(sink);
+        self.join()
+    }
+
+    /// Closes `sink` without the load phase (the run failed): what was already admitted stays
+    /// listed in `allele_bins`, where searches skip entries whose allele is not stored. Returns
+    /// the loader's own error, if it had one.
+    pub fn abandon(self, sink: LoaderSink) -> Result<u64> {
+        self.abandoned.store(true, Ordering::SeqCst);
+        drop(sink);
+        self.join()
+    }
+
+    fn join(self) -> Result<u64> {
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::Storage("the storage thread panicked".into())))
+    }
+}
+
+/// Starts the loader thread on these connections (the first also serves the annotation phase).
+pub(super) fn spawn(writers: Vec<Box<dyn Writer>>) -> Result<(LoaderSink, Loader)> {
+    // A few batches queued at most: a slow database slows the annotation instead of filling memory.
+    let (tx, rx) = bounded::<Vec<Allele>>(4);
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let flag = abandoned.clone();
+    let handle = std::thread::Builder::new()
+        .name("anyvar-store".into())
+        .spawn(move || run(writers, rx, &flag))
+        .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
+    Ok((LoaderSink { tx: Some(tx) }, Loader { handle, abandoned }))
+}
+
+fn spill_error(e: std::io::Error) -> Error {
+    Error::Storage(format!(
+        "sorting alleles in temporary files (TMPDIR) failed: {e}"
+    ))
+}
+
+/// A batch and what of it is new, from the admitting to the sorting thread.
+struct Admission {
+    batch: Vec<Allele>,
+    new: Admitted,
+}
+
+/// What the sorting thread gathered: the run's new locations and alleles, and its sequences.
+struct Gathered {
+    locations: Sorter<LocationRow>,
+    alleles: Sorter<AlleleRow>,
+    references: BTreeSet<Arc<str>>,
+}
+
+fn gather(admissions: Receiver<Admission>) -> Result<Gathered> {
+    let mut g = Gathered {
+        locations: Sorter::new(SEGMENT_ROWS),
+        alleles: Sorter::new(SEGMENT_ROWS),
+        references: BTreeSet::new(),
+    };
+    let mut last_reference: Option<Arc<str>> = None;
+    for Admission { mut batch, new } in admissions {
+        for a in new.locations.iter().map(|&i| &batch[i]) {
+            // Alleles come by position: mostly the same sequence as the one before.
+            if last_reference
+                .as_ref()
+                .is_none_or(|r| !Arc::ptr_eq(r, &a.accession))
+            {
+                g.references.insert(a.accession.clone());
+                last_reference = Some(a.accession.clone());
+            }
+            g.locations.push(LocationRow::of(a)).map_err(spill_error)?;
+        }
+        for &i in &new.alleles {
+            // The batch is ours: its states move into the rows instead of being copied.
+            let a = &mut batch[i];
+            let state = std::mem::replace(
+                &mut a.state,
+                State::Literal {
+                    sequence: Vec::new(),
+                },
+            );
+            let row = AlleleRow {
+                digest: a.digest,
+                location: a.location_digest,
+                state,
+            };
+            g.alleles.push(row).map_err(spill_error)?;
+        }
+    }
+    Ok(g)
+}
+
+fn run(
+    mut writers: Vec<Box<dyn Writer>>,
+    rx: Receiver<Vec<Allele>>,
+    abandoned: &AtomicBool,
+) -> Result<u64> {
+    let mut received = 0;
+    let gathered = std::thread::scope(|scope| {
+        let (to_sort, admissions) = bounded::<Admission>(1);
+        let sorting = scope.spawn(move || gather(admissions));
+        let admitting = (|| -> Result<()> {
+            while let Ok(mut batch) = rx.recv() {
+                // Whatever else is queued goes along: fewer, larger lookups and writes.
+                while batch.len() < COALESCE {
+                    match rx.try_recv() {
+                        Ok(more) => batch.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                received += batch.len() as u64;
+                let new = admit(&mut *writers[0], &batch)?;
+                if to_sort.send(Admission { batch, new }).is_err() {
+                    break; // the sorting thread failed: its error is returned below
+                }
+            }
+            Ok(())
+        })();
+        drop(to_sort);
+        let gathered = sorting
+            .join()
+            .unwrap_or_else(|_| Err(Error::Storage("the sorting thread panicked".into())));
+        admitting.and(gathered)
+    })?;
+    if abandoned.load(Ordering::SeqCst) {
+        return Ok(received);
+    }
+    load(
+        &mut writers,
+        gathered.references.iter().map(|a| &**a).collect(),
+        gathered.locations.sorted().map_err(spill_error)?,
+        gathered.alleles.sorted().map_err(spill_error)?,
+    )?;
+    Ok(received)
+}
+
+/// Writes sequence references, then locations, then alleles (each in id order; repeats of a
+/// row are skipped), over all `writers` at once.
+pub(super) fn load(
+    writers: &mut [Box<dyn Writer>],
+    mut references: Vec<&str>,
+    locations: impl Iterator<Item = std::io::Result<LocationRow>>,
+    alleles: impl Iterator<Item = std::io::Result<AlleleRow>>,
+) -> Result<()> {
+    references.sort_unstable();
+    references.dedup();
+    writers[0].write_references(&references)?;
+    in_parallel(writers, locations, |w, rows| w.write_locations(rows))?;
+    in_parallel(writers, alleles, |w, rows| w.write_alleles(rows))?;
+    writers.iter_mut().try_for_each(|w| w.make_durable())
+}
+
+/// Cuts `rows` into chunks and has the writers write them, each chunk by whichever writer is
+/// free. Returns when every chunk is committed, or with the first error.
+fn in_parallel<R: Spill + Send>(
+    writers: &mut [Box<dyn Writer>],
+    rows: impl Iterator<Item = std::io::Result<R>>,
+    write: impl Fn(&mut dyn Writer, &[R]) -> Result<()> + Sync,
+) -> Result<()> {
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (tx, rx) = bounded::<Vec<R>>(writers.len());
+        let workers: Vec<_> = writers
+            .iter_mut()
+            .map(|writer| {
+                let (rx, write, failed) = (rx.clone(), &write, &failed);
+                scope.spawn(move || -> Result<()> {
+                    for chunk in rx {
+                        if let Err(e) = write(&mut **writer, &chunk) {
+                            failed.store(true, Ordering::SeqCst);
+                            return Err(e);
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        drop(rx);
+        let fed = (|| -> Result<()> {
+            let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+            let mut last = None;
+            for row in rows {
+                let row = row.map_err(spill_error)?;
+                if last == Some(row.key()) {
+                    continue;
+                }
+                last = Some(row.key());
+                chunk.push(row);
+                if chunk.len() == LOAD_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+                    if failed.load(Ordering::SeqCst) || tx.send(full).is_err() {
+                        return Ok(()); // a writer failed: its error is reported below
+                    }
+                }
+            }
+            if !chunk.is_empty() && !failed.load(Ordering::SeqCst) {
+                let _ = tx.send(chunk);
+            }
+            Ok(())
+        })();
+        drop(tx);
+        let mut result = fed;
+        for worker in workers {
+            let outcome = worker
+                .join()
+                .unwrap_or_else(|_| Err(Error::Storage("a storage thread panicked".into())));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    })
+}
+
+// Spill format: fixed-width digests and integers, length-prefixed text.
+
+fn read_digest(r: &mut impl Read) -> std::io::Result<Digest> {
+    let mut d = [0u8; 32];
+    r.read_exact(&mut d)?;
+    Ok(Digest(d))
+}
+
+fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_bytes(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut b = vec![0u8; read_u64(r)? as usize];
+    r.read_exact(&mut b)?;
+    Ok(b)
+}
+
+fn read_text(r: &mut impl Read) -> std::io::Result<String> {
+    String::from_utf8(read_bytes(r)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+fn write_bytes(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(b.len() as u64).to_le_bytes())?;
+    w.write_all(b)
+}
+
+impl Spill for LocationRow {
+    type Key = Digest;
+
+    fn key(&self) -> Digest {
+        self.digest
+    }
+
+    fn encode(&self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&self.digest.0)?;
+        write_bytes(w, self.accession.as_bytes())?;
+        w.write_all(&self.start.to_le_bytes())?;
+        w.write_all(&self.end.to_le_bytes())
+    }
+
+    fn decode(r: &mut impl Read) -> std::io::Result<Self> {
+        Ok(LocationRow {
+            digest: read_digest(r)?,
+            accession: read_text(r)?,
+            start: read_u64(r)?,
+            end: read_u64(r)?,
+        })
+    }
+}
+
+impl Spill for AlleleRow {
+    type Key = Digest;
+
+    fn key(&self) -> Digest {
+        self.digest
+    }
+
+    fn encode(&self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&self.digest.0)?;
+        w.write_all(&self.location.0)?;
+        match &self.state {
+            State::Literal { sequence } => {
+                w.write_all(&[0])?;
+                write_bytes(w, sequence)
+            }
+            State::ReferenceLength {
+                length,
+                repeat_subunit_length,
+                sequence,
+            } => {
+                w.write_all(&[if sequence.is_some() { 2 } else { 1 }])?;
+                w.write_all(&length.to_le_bytes())?;
+                w.write_all(&repeat_subunit_length.to_le_bytes())?;
+                write_bytes(w, sequence.as_deref().unwrap_or_default())
+            }
+        }
+    }
+
+    fn decode(r: &mut impl Read) -> std::io::Result<Self> {
+        let (digest, location) = (read_digest(r)?, read_digest(r)?);
+        let mut tag = [0u8];
+        r.read_exact(&mut tag)?;
+        let state = match tag[0] {
+            0 => State::Literal {
+                sequence: read_bytes(r)?,
+            },
+            tag => {
+                let (length, repeat_subunit_length) = (read_u64(r)?, read_u64(r)?);
+                let sequence = read_bytes(r)?;
+                State::ReferenceLength {
+                    length,
+                    repeat_subunit_length,
+                    sequence: (tag == 2).then_some(sequence),
+                }
+            }
+        };
+        Ok(AlleleRow {
+            digest,
+            location,
+            state,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_rows_decode_as_written() {
+        let alleles = super::super::tests::sample_alleles();
+        let mut buf = Vec::new();
+        for a in &alleles {
+            LocationRow::of(a).encode(&mut buf).unwrap();
+            AlleleRow::of(a).encode(&mut buf).unwrap();
+        }
+        let mut r = &buf[..];
+        for a in &alleles {
+            assert_eq!(LocationRow::decode(&mut r).unwrap(), LocationRow::of(a));
+            assert_eq!(AlleleRow::decode(&mut r).unwrap(), AlleleRow::of(a));
+        }
+        let end = LocationRow::decode(&mut r).unwrap_err();
+        assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    /// Rows spilled in several segments come back in id order for loading.
+    #[test]
+    fn spilled_alleles_merge_in_id_order() {
+        let alleles = super::super::tests::sample_alleles();
+        let mut sorter = Sorter::new(3);
+        for a in alleles.iter().chain(alleles.iter().rev()) {
+            sorter.push(AlleleRow::of(a)).unwrap();
+        }
+        let out: Vec<Digest> = sorter
+            .sorted()
+            .unwrap()
+            .map(|r| r.unwrap().digest)
+            .collect();
+        let mut expected: Vec<Digest> = alleles.iter().chain(&alleles).map(|a| a.digest).collect();
+        expected.sort();
+        assert_eq!(out, expected);
+    }
+}
