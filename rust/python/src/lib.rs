@@ -1,6 +1,11 @@
 //! `anyvar._core`: the thin binding of anyvar-core. It converts arguments, releases the GIL
 //! around every long call, and maps errors to the exception classes of `anyvar.exceptions`.
 
+/// Rust allocations of the extension (Python keeps its own allocator): faster than the system
+/// allocator for the loader's many small row allocations (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
