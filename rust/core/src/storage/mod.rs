@@ -538,6 +538,37 @@ mod tests {
         assert_eq!(ids(5_000_001, 9_000_000, "", 10).len(), 0);
     }
 
+    /// Another writer stores the run's new alleles between the run's lookup and its load: the
+    /// load still succeeds (PostgreSQL's COPY conflicts and falls back), and nothing is doubled.
+    pub(crate) fn exercise_lost_race(storage: &Storage) {
+        let alleles = sample_alleles();
+        let mut run = storage.writers(1).unwrap();
+        let new = admit(&mut *run[0], &alleles).unwrap();
+        assert_eq!(new.alleles.len(), 5, "all new at lookup");
+        storage.put(&alleles).unwrap();
+        let rows = |positions: &[usize], f: fn(&Allele) -> Digest| {
+            let mut p = positions.to_vec();
+            p.sort_by_key(|&i| f(&alleles[i]));
+            p
+        };
+        loader::load(
+            &mut run,
+            vec![&*alleles[0].accession],
+            rows(&new.locations, |a| a.location_digest)
+                .into_iter()
+                .map(|i| Ok(LocationRow::of(&alleles[i]))),
+            rows(&new.alleles, |a| a.digest)
+                .into_iter()
+                .map(|i| Ok(AlleleRow::of(&alleles[i]))),
+        )
+        .unwrap();
+        let found = storage
+            .find_alleles(&alleles[0].accession, 0, 10_000_000, "", 100)
+            .unwrap();
+        assert_eq!(found.len(), 5, "each allele once");
+        assert!(storage.get_object(&alleles[2].id()).unwrap().is_some());
+    }
+
     #[test]
     fn sqlite_round_trip() {
         let dir = tempfile::tempdir().unwrap();
@@ -547,6 +578,13 @@ mod tests {
         ))
         .unwrap();
         exercise(&storage);
+    }
+
+    #[test]
+    fn sqlite_lost_race() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite://{}", dir.path().join("r.sqlite3").display());
+        exercise_lost_race(&Storage::open(&uri).unwrap());
     }
 
     #[test]

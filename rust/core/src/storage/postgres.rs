@@ -4,12 +4,11 @@
 //! NOTHING`, which is safe under concurrency but about half as fast.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
-use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
-use postgres::types::Type;
 use postgres::{Client, NoTls, Transaction};
 
 use super::{
@@ -223,25 +222,25 @@ fn index_existing_alleles(tx: &mut Transaction<'_>) -> Result<()> {
     }
 }
 
-/// `COPY {target} FROM STDIN` of [`BinaryRows`].
-fn copy(tx: &mut Transaction<'_>, target: &str, data: &[u8]) -> Result<(), postgres::Error> {
-    let mut w = tx.copy_in(&format!("COPY {target} FROM STDIN BINARY"))?;
+/// Runs a `COPY … FROM STDIN` statement with `data`.
+fn copy(tx: &mut Transaction<'_>, statement: &str, data: &[u8]) -> Result<(), postgres::Error> {
+    let mut w = tx.copy_in(statement)?;
     // The driver reports a failed write through `finish`.
     let _ = w.write_all(data);
     w.finish()?;
     Ok(())
 }
 
-/// Binary COPY: the entries go as they are, with no escaping to undo.
 fn copy_bins(tx: &mut Transaction<'_>, rows: &[BinRow]) -> Result<(), postgres::Error> {
-    let sink =
-        tx.copy_in("COPY allele_bins (sequence_reference_id, bin, alleles) FROM STDIN BINARY")?;
-    let mut w = BinaryCopyInWriter::new(sink, &[Type::VARCHAR, Type::INT8, Type::BYTEA]);
+    let mut data = BinaryRows::new();
     for r in rows {
-        w.write(&[&r.accession, &r.bin, &r.alleles])?;
+        data.row(3);
+        data.bytes(r.accession.as_bytes());
+        data.bigint(r.bin);
+        data.bytes(&r.alleles);
     }
-    w.finish()?;
-    Ok(())
+    let statement = "COPY allele_bins (sequence_reference_id, bin, alleles) FROM STDIN BINARY";
+    copy(tx, statement, &data.finish())
 }
 
 pub struct PostgresWriter {
@@ -250,8 +249,9 @@ pub struct PostgresWriter {
     staging: HashSet<&'static str>,
 }
 
-/// Rows in PostgreSQL's binary COPY format: lengths instead of delimiters, so the server scans
-/// nothing to split fields and unescapes nothing.
+/// `allele_bins` rows in PostgreSQL's binary COPY format: the entries go as they are, with nothing
+/// to escape. (AnyVar's tables get text COPY: binary values must match the column types exactly,
+/// and AnyVar's own positions are `integer` where ours are `bigint`.)
 struct BinaryRows(Vec<u8>);
 
 impl BinaryRows {
@@ -265,23 +265,16 @@ impl BinaryRows {
         self.0.extend_from_slice(&fields.to_be_bytes());
     }
 
-    fn text(&mut self, value: &[u8]) {
+    /// A `varchar` or `bytea` value: its bytes.
+    fn bytes(&mut self, value: &[u8]) {
         self.0
             .extend_from_slice(&(value.len() as i32).to_be_bytes());
         self.0.extend_from_slice(value);
     }
 
-    fn bigint(&mut self, value: u64) {
+    fn bigint(&mut self, value: i64) {
         self.0.extend_from_slice(&8i32.to_be_bytes());
-        self.0.extend_from_slice(&(value as i64).to_be_bytes());
-    }
-
-    /// `jsonb` is sent as format version 1 and the JSON text.
-    fn jsonb(&mut self, json: &str) {
-        self.0
-            .extend_from_slice(&(json.len() as i32 + 1).to_be_bytes());
-        self.0.push(1);
-        self.0.extend_from_slice(json.as_bytes());
+        self.0.extend_from_slice(&value.to_be_bytes());
     }
 
     fn finish(mut self) -> Vec<u8> {
@@ -293,24 +286,28 @@ impl BinaryRows {
 impl PostgresWriter {
     /// Loads rows that `table` lacked when the run looked them up: one COPY in one transaction,
     /// or, when a concurrent writer stored one of them first, an insert that skips conflicts.
+    /// `line` writes a row as COPY text; our values hold no tab, newline or backslash (ids,
+    /// accessions, integers, JSON of IUPAC letters).
     fn load<R>(
         &mut self,
         table: &'static str,
         columns: &str,
         rows: &[R],
-        mut row: impl FnMut(&mut BinaryRows, &R),
+        mut line: impl FnMut(&mut String, &R),
     ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut data = BinaryRows::new();
+        let mut text = String::new();
         for r in rows {
-            row(&mut data, r);
+            line(&mut text, r);
         }
-        let data = data.finish();
+        let copy_text = |tx: &mut Transaction<'_>, target: &str| {
+            copy(tx, &format!("COPY {target} FROM STDIN"), text.as_bytes())
+        };
         let context = format!("loading {table}");
         let mut tx = self.client.transaction().map_err(|e| err(&context, e))?;
-        match copy(&mut tx, &format!("{table} ({columns})"), &data) {
+        match copy_text(&mut tx, &format!("{table} ({columns})")) {
             Ok(()) => return tx.commit().map_err(|e| err(&context, e)),
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
             Err(e) => return Err(err(&context, e)),
@@ -325,7 +322,7 @@ impl PostgresWriter {
             self.staging.insert(table);
         }
         let mut tx = self.client.transaction().map_err(|e| err(&context, e))?;
-        copy(&mut tx, &format!("{stage} ({columns})"), &data).map_err(|e| err(&context, e))?;
+        copy_text(&mut tx, &format!("{stage} ({columns})")).map_err(|e| err(&context, e))?;
         tx.batch_execute(&format!(
             "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"
         ))
@@ -367,29 +364,27 @@ impl Writer for PostgresWriter {
     }
 
     fn write_locations(&mut self, rows: &[LocationRow]) -> Result<()> {
-        self.load(
-            "locations",
-            "id, sequence_reference_id, start_pos, end_pos",
-            rows,
-            |data, r| {
-                data.row(4);
-                data.text(Kind::Location.id(&r.digest).as_str().as_bytes());
-                data.text(r.accession.as_bytes());
-                data.bigint(r.start);
-                data.bigint(r.end);
-            },
-        )
+        let columns = "id, sequence_reference_id, start_pos, end_pos";
+        self.load("locations", columns, rows, |text, r| {
+            let id = Kind::Location.id(&r.digest);
+            writeln!(
+                text,
+                "{}\t{}\t{}\t{}",
+                id.as_str(),
+                r.accession,
+                r.start,
+                r.end
+            )
+            .expect("writing to a String")
+        })
     }
 
     fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()> {
-        let mut state = String::new();
-        self.load("alleles", "id, location_id, state", rows, |data, r| {
-            data.row(3);
-            data.text(Kind::Allele.id(&r.digest).as_str().as_bytes());
-            data.text(Kind::Location.id(&r.location).as_str().as_bytes());
-            state.clear();
-            r.state.write_json(&mut state);
-            data.jsonb(&state);
+        self.load("alleles", "id, location_id, state", rows, |text, r| {
+            let (id, location) = (Kind::Allele.id(&r.digest), Kind::Location.id(&r.location));
+            write!(text, "{}\t{}\t", id.as_str(), location.as_str()).expect("writing to a String");
+            r.state.write_json(text);
+            text.push('\n');
         })
     }
 
@@ -417,17 +412,15 @@ impl Writer for PostgresWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::exercise;
+    use super::super::tests::{exercise, exercise_lost_race};
     use super::super::Storage;
 
-    /// Runs against the PostgreSQL server of this machine, in a database of its own.
-    #[test]
-    fn postgres_round_trip() {
+    /// Runs `check` against the PostgreSQL server of this machine, in a database of its own.
+    fn with_database(db: &str, check: fn(&Storage)) {
         let admin = "postgresql://postgres@127.0.0.1:5432/postgres";
         let Ok(mut client) = postgres::Client::connect(admin, postgres::NoTls) else {
             panic!("PostgreSQL is not reachable at {admin}; scripts/services.sh starts it");
         };
-        let db = "anyvar_core_unit_test";
         client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
             .unwrap();
@@ -435,10 +428,20 @@ mod tests {
             .batch_execute(&format!("CREATE DATABASE {db}"))
             .unwrap();
         let storage = Storage::open(&format!("postgresql://postgres@127.0.0.1:5432/{db}")).unwrap();
-        exercise(&storage);
+        check(&storage);
         drop(storage);
         client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
             .unwrap();
+    }
+
+    #[test]
+    fn postgres_round_trip() {
+        with_database("anyvar_core_unit_test", exercise);
+    }
+
+    #[test]
+    fn postgres_lost_race() {
+        with_database("anyvar_core_unit_test_race", exercise_lost_race);
     }
 }
