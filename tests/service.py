@@ -5,6 +5,7 @@ instances with RefSeq names, and vrs-python as the oracle for identifiers."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import socket
@@ -210,22 +211,113 @@ def table_counts(uri: str) -> dict[str, int]:
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
-def allele_ids_on(uri: str, accession: str) -> set[str]:
-    """Ids of the registered alleles located on ``accession`` (``SQ.…``), from the database."""
+def allele_ids_on(
+    uri: str, accession: str, start: int | None = None, end: int | None = None
+) -> set[str]:
+    """Ids of the registered alleles located on ``accession`` (``SQ.…``), from the database;
+    with ``start`` and ``end``, those whose location overlaps ``[start, end]`` (closed, as
+    AnyVar's search)."""
     query = (
         "SELECT a.id FROM alleles a JOIN locations l ON a.location_id = l.id "
-        "WHERE l.sequence_reference_id = {}"
+        "WHERE l.sequence_reference_id = {0}"
     )
+    args: tuple = (accession,)
+    if start is not None and end is not None:
+        query += " AND l.start_pos <= {0} AND l.end_pos >= {0}"
+        args += (end, start)
     if uri.startswith("sqlite:///"):
         conn = sqlite3.connect(uri.removeprefix("sqlite:///"))
         try:
-            return {r[0] for r in conn.execute(query.format("?"), (accession,))}
+            return {r[0] for r in conn.execute(query.format("?"), args)}
         finally:
             conn.close()
     import psycopg
 
     with psycopg.connect(uri) as conn:
-        return {r[0] for r in conn.execute(query.format("%s"), (accession,))}
+        return {r[0] for r in conn.execute(query.format("%s"), args)}
+
+
+# --- talking to the service ---------------------------------------------------------------------
+
+
+def put_vcf(
+    server: Server,
+    data: bytes | Path,
+    filename: str = "input.vcf",
+    endpoint: str = "/vcf",
+    **params,
+) -> httpx.Response:
+    if isinstance(data, Path):
+        data = data.read_bytes()
+    return server.client.put(
+        endpoint, params=params, files={"vcf": (filename, data, "application/octet-stream")}
+    )
+
+
+def records(text: str) -> list[list[str]]:
+    return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def id_entries(text: str) -> list[str]:
+    """Every VRS_Allele_IDs entry of every record, `.` included."""
+    out: list[str] = []
+    for fields in records(text):
+        info = info_of(fields)
+        if "VRS_Allele_IDs" in info:
+            out.extend(info["VRS_Allele_IDs"].split(","))
+    return out
+
+
+def allele_ids(text: str) -> set[str]:
+    return {v for v in id_entries(text) if v.startswith("ga4gh:VA.")}
+
+
+def alleles_by_chrom(text: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for fields in records(text):
+        ids = info_of(fields).get("VRS_Allele_IDs", "")
+        out.setdefault(fields[0], set()).update(
+            v for v in ids.split(",") if v.startswith("ga4gh:VA.")
+        )
+    return out
+
+
+def get_object(server: Server, object_id: str) -> dict:
+    r = server.client.get(f"/object/{object_id}")
+    assert r.status_code == 200, (object_id, r.status_code, r.text)
+    body = r.json()
+    assert body["messages"] == []
+    return body["data"]
+
+
+def all_pages(
+    server: Server, accession: str, start: int, end: int, page_size: int
+) -> tuple[list[dict], int]:
+    """Follows next_page_token to the end; returns the alleles in page order and the number
+    of pages."""
+    found: list[dict] = []
+    token = None
+    for pages in itertools.count(1):
+        params = {"accession": accession, "start": start, "end": end, "page_size": page_size}
+        if token:
+            params["page_token"] = token
+        r = server.client.get("/variations", params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["variations"]) <= page_size
+        found.extend(body["variations"])
+        token = body["next_page_token"]
+        if not token:
+            return found, pages
+        assert pages < 10_000, "pagination does not end"
+    raise AssertionError("unreachable")
+
+
+def unique_ids(alleles: list[dict]) -> set[str]:
+    ids = [a["id"] for a in alleles]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    assert not duplicates, f"alleles listed more than once: {sorted(duplicates)[:5]}"
+    return set(ids)
 
 
 # --- sequences and the oracle -----------------------------------------------------------------

@@ -12,6 +12,7 @@ import gzip
 import itertools
 import random
 import re
+import sqlite3
 import subprocess
 import threading
 import time
@@ -23,14 +24,22 @@ import pytest
 from service import (
     STORAGE_KINDS,
     Server,
+    all_pages,
+    allele_ids,
     allele_ids_on,
+    alleles_by_chrom,
     build_seqrepo_with_refseq,
     free_port,
+    get_object,
+    id_entries,
     info_of,
+    put_vcf,
     read_fasta,
+    records,
     run_until_exit,
     start_server,
     storage,
+    unique_ids,
     vrs_python_translator,
 )
 
@@ -135,20 +144,6 @@ def oracle(synthetic_seqrepo: Path):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def put_vcf(
-    server: Server,
-    data: bytes | Path,
-    filename: str = "input.vcf",
-    endpoint: str = "/vcf",
-    **params,
-) -> httpx.Response:
-    if isinstance(data, Path):
-        data = data.read_bytes()
-    return server.client.put(
-        endpoint, params=params, files={"vcf": (filename, data, "application/octet-stream")}
-    )
-
-
 def library_vcf(vcf: Path, out: Path, uri: str, params: dict, compression: str = "none") -> bytes:
     """What ``anyvar.annotate_vcf`` (the CLI's engine) writes for the REST parameters."""
     anyvar.annotate_vcf(
@@ -162,72 +157,6 @@ def library_vcf(vcf: Path, out: Path, uri: str, params: dict, compression: str =
         compression=compression,
     )
     return out.read_bytes()
-
-
-def records(text: str) -> list[list[str]]:
-    return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
-
-
-def id_entries(text: str) -> list[str]:
-    """Every VRS_Allele_IDs entry of every record, `.` included."""
-    out: list[str] = []
-    for fields in records(text):
-        info = info_of(fields)
-        if "VRS_Allele_IDs" in info:
-            out.extend(info["VRS_Allele_IDs"].split(","))
-    return out
-
-
-def allele_ids(text: str) -> set[str]:
-    return {v for v in id_entries(text) if v.startswith("ga4gh:VA.")}
-
-
-def alleles_by_chrom(text: str) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for fields in records(text):
-        ids = info_of(fields).get("VRS_Allele_IDs", "")
-        out.setdefault(fields[0], set()).update(
-            v for v in ids.split(",") if v.startswith("ga4gh:VA.")
-        )
-    return out
-
-
-def get_object(server: Server, object_id: str) -> dict:
-    r = server.client.get(f"/object/{object_id}")
-    assert r.status_code == 200, (object_id, r.status_code, r.text)
-    body = r.json()
-    assert body["messages"] == []
-    return body["data"]
-
-
-def all_pages(
-    server: Server, accession: str, start: int, end: int, page_size: int
-) -> tuple[list[dict], int]:
-    """Follows next_page_token to the end; returns the alleles in page order and the number
-    of pages."""
-    found: list[dict] = []
-    token = None
-    for pages in itertools.count(1):
-        params = {"accession": accession, "start": start, "end": end, "page_size": page_size}
-        if token:
-            params["page_token"] = token
-        r = server.client.get("/variations", params=params)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert len(body["variations"]) <= page_size
-        found.extend(body["variations"])
-        token = body["next_page_token"]
-        if not token:
-            return found, pages
-        assert pages < 10_000, "pagination does not end"
-    raise AssertionError("unreachable")
-
-
-def unique_ids(alleles: list[dict]) -> set[str]:
-    ids = [a["id"] for a in alleles]
-    duplicates = {i for i in ids if ids.count(i) > 1}
-    assert not duplicates, f"alleles listed more than once: {sorted(duplicates)[:5]}"
-    return set(ids)
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30) -> bool:
@@ -1029,6 +958,7 @@ BAD_STARTS = [
     "missing_postgresql_database",
     "sqlite_under_a_file",
     "sqlite_not_a_database",
+    "sqlite_of_another_program",
 ]
 
 
@@ -1062,6 +992,12 @@ def test_bad_configuration_refuses_to_start(
         (tmp_path / "a_file").write_text("not a directory")
         env["ANYVAR_STORAGE_URI"] = f"sqlite:///{tmp_path / 'a_file' / 'db.sqlite3'}"
         named = ["a_file"]
+    elif case == "sqlite_of_another_program":
+        other = tmp_path / "other.sqlite3"
+        with contextlib.closing(sqlite3.connect(other)) as conn:
+            conn.execute("CREATE TABLE alleles (id TEXT PRIMARY KEY, payload BLOB)")
+        env["ANYVAR_STORAGE_URI"] = f"sqlite:///{other}"
+        named = ["other.sqlite3", "alleles", "location_id"]
     else:
         (tmp_path / "garbage.sqlite3").write_bytes(random.Random(1).randbytes(8192))
         env["ANYVAR_STORAGE_URI"] = f"sqlite:///{tmp_path / 'garbage.sqlite3'}"
