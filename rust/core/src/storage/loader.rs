@@ -3,11 +3,11 @@
 //! While the VCF is annotated, one thread takes each batch of alleles and asks the database which
 //! are new ([`admit`]: that also lists them in `allele_bins`); a second pushes the new ones into
 //! two external sorters ([`spill`]), by location id and by allele id, so memory stays flat. The
-//! two overlap: the lookups of one batch wait on the database while the last one is sorted. When the sink is closed, [`load`]
-//! writes sequence references, then locations, then alleles, in id order: a B-tree appends sorted
-//! keys several times faster than it inserts random ones (measured: 1.0 against 3.4 µs a row in
-//! SQLite, 117,000 against 50,000 records/s in PostgreSQL). Locations are committed before the
-//! alleles that name them.
+//! two overlap: the lookups of one batch wait on the database while the last one is sorted.
+//! When the sink is closed, [`load`] writes sequence references, then locations, then alleles,
+//! in id order: a B-tree appends sorted keys several times faster than it inserts random ones
+//! (measured: 1.0 against 3.4 µs a row in SQLite, 117,000 against 50,000 records/s in
+//! PostgreSQL). Locations are committed before the alleles that name them.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -33,14 +33,14 @@ const LOAD_CHUNK: usize = 50_000;
 
 /// The annotation side of a loader: an [`AlleleSink`] that queues batches for the loader thread.
 pub struct LoaderSink {
-    tx: Option<Sender<Vec<Allele>>>,
+    tx: Sender<Vec<Allele>>,
 }
 
 impl AlleleSink for LoaderSink {
     fn put(&mut self, alleles: Vec<Allele>) -> std::result::Result<(), String> {
-        let tx = self.tx.as_ref().ok_or("the loader is closed")?;
         // A send fails only when the loader thread stopped on an error; `Loader::wait` has it.
-        tx.send(alleles)
+        self.tx
+            .send(alleles)
             .map_err(|_| "the storage loader stopped (see its error)".to_string())
     }
 }
@@ -75,7 +75,8 @@ impl Loader {
     }
 }
 
-/// Starts the loader thread on these connections (the first also serves the annotation phase).
+/// Starts the loader thread on these connections (all look up during the annotation phase; the
+/// first also writes `allele_bins` then).
 pub(super) fn spawn(writers: Vec<Box<dyn Writer>>) -> Result<(LoaderSink, Loader)> {
     // A few batches queued at most: a slow database slows the annotation instead of filling memory.
     let (tx, rx) = bounded::<Vec<Allele>>(4);
@@ -85,7 +86,7 @@ pub(super) fn spawn(writers: Vec<Box<dyn Writer>>) -> Result<(LoaderSink, Loader
         .name("anyvar-store".into())
         .spawn(move || run(writers, rx, &flag))
         .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
-    Ok((LoaderSink { tx: Some(tx) }, Loader { handle, abandoned }))
+    Ok((LoaderSink { tx }, Loader { handle, abandoned }))
 }
 
 fn spill_error(e: std::io::Error) -> Error {
@@ -157,6 +158,9 @@ fn run(
         let sorting = scope.spawn(move || gather(admissions));
         let admitting = (|| -> Result<()> {
             while let Ok(mut batch) = rx.recv() {
+                if abandoned.load(Ordering::SeqCst) {
+                    break; // what is still queued will not be loaded: no need to look it up
+                }
                 // Whatever else is queued goes along: fewer, larger lookups and writes.
                 while batch.len() < COALESCE {
                     match rx.try_recv() {
@@ -165,7 +169,7 @@ fn run(
                     }
                 }
                 received += batch.len() as u64;
-                let new = admit(&mut *writers[0], &batch)?;
+                let new = admit(&mut writers, &batch)?;
                 if to_sort.send(Admission { batch, new }).is_err() {
                     break; // the sorting thread failed: its error is returned below
                 }

@@ -80,7 +80,8 @@ pub(crate) fn check_columns(
         let have = found(table)?;
         if let Some(missing) = columns.iter().find(|c| !have.iter().any(|h| h == *c)) {
             return Err(Error::Storage(format!(
-                "{database}: table {table} has no column {missing}; it does not hold AnyVar 1.0's schema"
+                "{database}: table {table} has no column {missing}; \
+                 it does not hold AnyVar 1.0's schema"
             )));
         }
     }
@@ -219,9 +220,10 @@ impl Kind {
 /// One connection's part in registering alleles. Every write is its own transaction and skips
 /// rows that already exist, so a failed, repeated or concurrent run leaves a consistent registry.
 pub(crate) trait Writer: Send {
-    /// Which of `digests` (sorted, distinct) are registered objects of this kind, sorted. A writer whose
-    /// location inserts skip existing rows as cheaply as a lookup finds them may answer none for
-    /// locations; alleles must be answered (the search index lists only new ones).
+    /// Which of `digests` (sorted, distinct) are registered objects of this kind, sorted. A
+    /// writer whose location inserts skip existing rows as cheaply as a lookup finds them may
+    /// answer none for locations; alleles must be answered (the search index lists only new
+    /// ones).
     fn registered(&mut self, kind: Kind, digests: &[Digest]) -> Result<Vec<Digest>>;
     fn write_references(&mut self, accessions: &[&str]) -> Result<()>;
     /// Rows in id order, distinct, none registered when the run looked them up.
@@ -241,9 +243,36 @@ struct Admitted {
     locations: Vec<usize>,
 }
 
+/// `registered` over all `writers` at once, each looking up a contiguous part of `digests` (in a
+/// populated PostgreSQL database lookups are what a registration waits for).
+fn registered(
+    writers: &mut [Box<dyn Writer>],
+    kind: Kind,
+    digests: &[Digest],
+) -> Result<Vec<Digest>> {
+    if writers.len() == 1 || digests.len() < 1_000 {
+        return writers[0].registered(kind, digests);
+    }
+    let part = digests.len().div_ceil(writers.len());
+    std::thread::scope(|scope| {
+        let lookups: Vec<_> = (writers.iter_mut())
+            .zip(digests.chunks(part))
+            .map(|(writer, part)| scope.spawn(move || writer.registered(kind, part)))
+            .collect();
+        let mut known = Vec::new();
+        for lookup in lookups {
+            let found = lookup
+                .join()
+                .unwrap_or_else(|_| Err(Error::Storage("a lookup thread panicked".into())));
+            known.extend(found?); // parts in digest order: so is the concatenation
+        }
+        Ok(known)
+    })
+}
+
 /// Of `positions` in `batch`, one for each distinct `key` that the database does not know.
 fn unknown(
-    writer: &mut dyn Writer,
+    writers: &mut [Box<dyn Writer>],
     kind: Kind,
     batch: &[Allele],
     positions: impl Iterator<Item = usize>,
@@ -254,7 +283,7 @@ fn unknown(
     keyed.sort_unstable();
     keyed.dedup_by_key(|(d, _)| *d);
     let digests: Vec<Digest> = keyed.iter().map(|(d, _)| *d).collect();
-    let known = writer.registered(kind, &digests)?;
+    let known = registered(writers, kind, &digests)?;
     // Both in digest order: one merge pass.
     let mut known = known.iter().peekable();
     Ok(keyed
@@ -270,10 +299,10 @@ fn unknown(
 /// Looks up the alleles of `batch` and the locations of the new ones, and lists the new alleles
 /// in `allele_bins`. Bins go first: a search skips an entry whose allele is not stored yet, while
 /// an allele stored without its entry could never be found.
-fn admit(writer: &mut dyn Writer, batch: &[Allele]) -> Result<Admitted> {
-    let alleles = unknown(writer, Kind::Allele, batch, 0..batch.len(), |a| a.digest)?;
+fn admit(writers: &mut [Box<dyn Writer>], batch: &[Allele]) -> Result<Admitted> {
+    let alleles = unknown(writers, Kind::Allele, batch, 0..batch.len(), |a| a.digest)?;
     let locations = unknown(
-        writer,
+        writers,
         Kind::Location,
         batch,
         alleles.iter().copied(),
@@ -284,7 +313,7 @@ fn admit(writer: &mut dyn Writer, batch: &[Allele]) -> Result<Admitted> {
         .map(|&i| &batch[i])
         .map(|a| (&*a.accession, a.digest, a.start, a.end))
         .collect();
-    writer.write_bins(&bin_rows(&entries))?;
+    writers[0].write_bins(&bin_rows(&entries))?;
     Ok(Admitted { alleles, locations })
 }
 
@@ -361,7 +390,7 @@ impl Storage {
     /// Registers a few alleles now (the registry endpoints).
     pub fn put(&self, alleles: &[Allele]) -> Result<()> {
         let mut writers = self.writers(1)?;
-        let new = admit(&mut *writers[0], alleles)?;
+        let new = admit(&mut writers, alleles)?;
         let mut locations: Vec<LocationRow> = new
             .locations
             .iter()
@@ -543,7 +572,7 @@ mod tests {
     pub(crate) fn exercise_lost_race(storage: &Storage) {
         let alleles = sample_alleles();
         let mut run = storage.writers(1).unwrap();
-        let new = admit(&mut *run[0], &alleles).unwrap();
+        let new = admit(&mut run, &alleles).unwrap();
         assert_eq!(new.alleles.len(), 5, "all new at lookup");
         storage.put(&alleles).unwrap();
         let rows = |positions: &[usize], f: fn(&Allele) -> Digest| {

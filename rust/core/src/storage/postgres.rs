@@ -193,7 +193,8 @@ fn index_existing_alleles(tx: &mut Transaction<'_>) -> Result<()> {
     let context = "listing existing alleles in allele_bins";
     let portal = tx
         .bind(
-            "SELECT a.id::text, l.sequence_reference_id::text, l.start_pos::bigint, l.end_pos::bigint
+            "SELECT a.id::text, l.sequence_reference_id::text,
+                    l.start_pos::bigint, l.end_pos::bigint
              FROM alleles a JOIN locations l ON l.id = a.location_id
              WHERE l.start_pos IS NOT NULL AND l.end_pos IS NOT NULL
              ORDER BY l.sequence_reference_id, l.start_pos",
@@ -356,7 +357,8 @@ impl Writer for PostgresWriter {
         }
         self.client
             .execute(
-                "INSERT INTO sequence_references (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO sequence_references (id) SELECT unnest($1::text[])
+                 ON CONFLICT DO NOTHING",
                 &[&accessions],
             )
             .map_err(|e| err("loading sequence_references", e))?;

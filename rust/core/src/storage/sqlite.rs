@@ -265,7 +265,7 @@ impl SqliteWriter {
             }
         }
         tx.commit().map_err(|e| err(&context, e))?;
-        // Full: a checkpoint is due anyway.
+        // The channel holds one wake-up: when it is full, a checkpoint is pending already.
         let _ = self.checkpoint.try_send(());
         Ok(())
     }
