@@ -19,6 +19,10 @@ What it does:
   the ``alleles`` table. This is done on a prefix (``--prefix-records``, default 100,000, at most
   a tenth of the file) and on the whole file, each with a fresh server and fresh storage, to show
   that the server's memory does not grow with the upload;
+* with a database, sends two more requests to the server that just registered the whole file:
+  the same file again (every allele already registered: idempotent re-registration) and another
+  VCF of as many records over the same reference (``another.vcf``, generated with another seed:
+  a registry that grows). A fresh database is the easy case for B-trees; these show the rest;
 * runs AnyVar 1.0 (PyPI ``anyvar[queueing,postgres]==1.0.0``, in its own virtualenv under
   ``benchmarks/data/anyvar10-venv``, created on first use) the same way on a slice
   (``--anyvar-slice`` records, default 10,000) with PostgreSQL, in a separate fresh database.
@@ -52,6 +56,7 @@ import httpx
 from bench_annotate import BIN, REPO, format_table, log, prepare, write_slice
 
 from anyvar.config import available_cores
+from anyvar.synthetic import reference_for, write_vcf
 
 UVICORN = BIN / "uvicorn"
 APP = "anyvar.restapi.main:app"
@@ -343,6 +348,19 @@ class Result:
         return self.records / max(self.seconds, 1e-9)
 
 
+def another_vcf(rundir: Path, records: int, seed: int) -> Path:
+    """A VCF of ``records`` records over the reference ``prepare`` generated for ``records`` and
+    ``seed``, with other variants (reused when it matches)."""
+    vcf = rundir / "another.vcf"
+    stamp = rundir / "another.json"
+    params = {"records": records, "seed": seed}
+    if not (vcf.exists() and stamp.exists() and json.loads(stamp.read_text()) == params):
+        log(f"generating another {records:,}-record VCF over the same reference ...")
+        write_vcf(reference_for(records, None, seed), vcf, records, seed=seed + 1000)
+        stamp.write_text(json.dumps(params))
+    return vcf
+
+
 def run_ours(
     storage: str,
     label: str,
@@ -351,8 +369,10 @@ def run_ours(
     seqrepo_uri: str,
     rundir: Path,
     dbs: Databases | None,
-) -> Result:
-    """A fresh server with fresh ``storage``, one request, its numbers; storage removed after."""
+    then: tuple[tuple[str, Path, int], ...] = (),
+) -> list[Result]:
+    """A fresh server with fresh ``storage``, one request, its numbers; then each request of
+    ``then`` (label, VCF, records) to the same server and database; storage removed after."""
     name = f"anyvar {storage} ({label})"
     tag = f"{storage}-{label}"
     sqlite_file = rundir / f"registry-{tag}.sqlite3"
@@ -368,24 +388,30 @@ def run_ours(
             pg_url = dbs.create(f"ours_{label}")
             uri = pg_url
         env = clean_env(ANYVAR_STORAGE_URI=uri, SEQREPO_DATAPROXY_URI=seqrepo_uri)
-        log(f"running {name}: PUT /vcf with {records:,} records ...")
-        with server(name, UVICORN, env, rundir, rundir / f"server-{tag}.log") as srv:
-            idle = srv.rss_mb()
-            up = put_vcf(srv.url, vcf)
-            peak = srv.peak_rss_mb()
-            memory = srv.memory()
+
+        def alleles_rows() -> int | None:
             if storage == "sqlite":
                 with contextlib.closing(sqlite3.connect(sqlite_file)) as conn:
-                    rows = conn.execute("SELECT count(*) FROM alleles").fetchone()[0]
-            elif storage == "postgres":
+                    return conn.execute("SELECT count(*) FROM alleles").fetchone()[0]
+            if storage == "postgres":
                 assert dbs is not None and pg_url is not None
-                rows = dbs.count(pg_url)
-            else:
-                rows = None
-        return Result(
-            name, "anyvar", storage, records, up.seconds, up.to_headers, peak, idle, rows,
-            up.records_out, memory=memory,
-        )  # fmt: skip
+                return dbs.count(pg_url)
+            return None
+
+        results = []
+        with server(name, UVICORN, env, rundir, rundir / f"server-{tag}.log") as srv:
+            for request, (what, path, n) in enumerate(((label, vcf, records), *then)):
+                title = name if request == 0 else f"anyvar {storage} ({label}, then {what})"
+                log(f"running {title}: PUT /vcf with {n:,} records ...")
+                idle = srv.rss_mb()
+                up = put_vcf(srv.url, path)
+                results.append(
+                    Result(
+                        title, "anyvar", storage, n, up.seconds, up.to_headers, srv.peak_rss_mb(),
+                        idle, alleles_rows(), up.records_out, memory=srv.memory(),
+                    )
+                )  # fmt: skip
+        return results
     finally:
         if storage == "sqlite":
             remove_sqlite(sqlite_file)
@@ -544,9 +570,11 @@ def main(argv: list[str] | None = None) -> int:
     rundir.mkdir(exist_ok=True)
     seqrepo_uri = data.uri
     full_n = count_records(data.vcf)
+    another = another_vcf(rundir, args.records, args.seed)
     prefix_vcf = rundir / "prefix.vcf"
     prefix_n = write_slice(data.vcf, prefix_vcf, min(args.prefix_records, full_n // 10))
     inputs = [("prefix", prefix_vcf, prefix_n), ("full", data.vcf, full_n)]
+    followups = (("the same file", data.vcf, full_n), ("another VCF", another, full_n))
     log(f"{available_cores()} core(s); sequences {seqrepo_uri}; storages {','.join(storages)}")
 
     dbs = Databases(args.pg_url)
@@ -558,15 +586,19 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"PostgreSQL at {args.pg_url} is not usable: {e}")
 
     results: dict[tuple[str, str], Result] = {}
+    populated: list[Result] = []
     anyvar10: Result | None = None
     anyvar10_error: str | None = None
     failures: list[str] = []
     try:
         for storage in storages:
             for label, vcf, n in inputs:
-                results[storage, label] = run_ours(
-                    storage, label, vcf, n, seqrepo_uri, rundir, dbs if need_pg else None
+                then = followups if label == "full" and storage != "none" else ()
+                first, *more = run_ours(
+                    storage, label, vcf, n, seqrepo_uri, rundir, dbs if need_pg else None, then
                 )
+                results[storage, label] = first
+                populated.extend(more)
         if args.skip_anyvar:
             anyvar10_error = "skipped (--skip-anyvar)"
         else:
@@ -585,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     ordered = [results[s, label] for s in storages for label, _, _ in inputs]
     if anyvar10 is not None:
         anyvar10.ratio = 1.0
-        for r in ordered:
+        for r in [*ordered, *populated]:
             r.ratio = r.rate / anyvar10.rate
     for r in ordered:
         if r.records_out != r.records:
@@ -624,6 +656,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     print()
     print(table([*ordered, *([anyvar10] if anyvar10 else [])]))
+    if populated:
+        print()
+        print("then, into the database holding the whole file (same server):")
+        print(table(populated))
     print()
     flatness = {}
     for s in storages:
@@ -666,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             "storages": storages,
             "results": [
                 {**asdict(r), "records_per_second": r.rate}
-                for r in [*ordered, *([anyvar10] if anyvar10 else [])]
+                for r in [*ordered, *populated, *([anyvar10] if anyvar10 else [])]
             ],
             "anyvar10": None
             if anyvar10 is None

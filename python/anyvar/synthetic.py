@@ -189,19 +189,24 @@ def _record(rng: random.Random, chrom: str, seq: str, p: int) -> str:
     return f"{chrom}\t{p + 1}\t.\t{ref_out}\t{','.join(alts)}\t{qual}\tPASS\t{info}\tGT\t0/1\n"
 
 
-def generate(
-    directory: Path, records: int, reference_length: int | None = None, seed: int = 1
-) -> tuple[Path, Path]:
-    """A reference FASTA (``ref.fa`` + ``.fai``) and a VCF (``input.vcf``) in ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def reference_for(records: int, reference_length: int | None = None, seed: int = 1) -> Reference:
+    """The reference ``generate`` writes for these arguments (the same every time)."""
     total = reference_length or max(20000, records * 30)
     lengths = {
         "chr1": total // 2,
         "chr2": total * 3 // 10,
         "chr3": total - total // 2 - total * 3 // 10,
     }
-    reference = make_reference(lengths, seed=seed)
+    return make_reference(lengths, seed=seed)
+
+
+def generate(
+    directory: Path, records: int, reference_length: int | None = None, seed: int = 1
+) -> tuple[Path, Path]:
+    """A reference FASTA (``ref.fa`` + ``.fai``) and a VCF (``input.vcf``) in ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    reference = reference_for(records, reference_length, seed)
     fasta = write_fasta(reference, directory / "ref.fa")
     vcf = write_vcf(reference, directory / "input.vcf", records, seed=seed + 1)
     return fasta, vcf
