@@ -476,12 +476,14 @@ impl Storage {
         hits.dedup();
         let limit = limit.max(0) as usize;
         let mut found = Vec::new();
-        // Entries whose allele is not stored (a failed run) are skipped.
-        for chunk in hits.chunks(limit.max(1)) {
-            if found.len() >= limit {
-                break;
-            }
-            found.extend(self.alleles(chunk)?);
+        // Entries whose allele is not stored (a failed run) are skipped: while the page is short,
+        // each query asks for twice as many candidates, so many such entries cost few queries.
+        let (mut next, mut ask) = (0, limit.max(1));
+        while found.len() < limit && next < hits.len() {
+            let candidates = &hits[next..hits.len().min(next + ask)];
+            found.extend(self.alleles(candidates)?);
+            next += candidates.len();
+            ask = (ask * 2).min(1 << 16);
         }
         found.truncate(limit);
         Ok(found)
