@@ -4,6 +4,7 @@ instances with RefSeq names, and vrs-python as the oracle for identifiers."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -315,7 +316,7 @@ def all_pages(
 
 def unique_ids(alleles: list[dict]) -> set[str]:
     ids = [a["id"] for a in alleles]
-    duplicates = {i for i in ids if ids.count(i) > 1}
+    duplicates = {i for i, n in collections.Counter(ids).items() if n > 1}
     assert not duplicates, f"alleles listed more than once: {sorted(duplicates)[:5]}"
     return set(ids)
 
