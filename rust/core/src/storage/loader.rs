@@ -207,7 +207,7 @@ pub(super) fn load(
     writers[0].write_references(&references)?;
     in_parallel(writers, locations, |w, rows| w.write_locations(rows))?;
     in_parallel(writers, alleles, |w, rows| w.write_alleles(rows))?;
-    writers.iter_mut().try_for_each(|w| w.make_durable())
+    writers[0].make_durable()
 }
 
 /// Cuts `rows` into chunks and has the writers write them, each chunk by whichever writer is

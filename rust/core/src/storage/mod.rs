@@ -231,7 +231,8 @@ pub(crate) trait Writer: Send {
     /// Rows in id order, distinct, none registered when the run looked them up.
     fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()>;
     fn write_bins(&mut self, rows: &[BinRow]) -> Result<()>;
-    /// Returns once everything this connection committed survives a crash of the machine.
+    /// Returns once everything committed to the database so far, by any connection, survives a
+    /// crash of the machine (one call ends a registration).
     fn make_durable(&mut self) -> Result<()>;
 }
 
