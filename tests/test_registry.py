@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from service import (
     records,
     start_server,
     storage,
+    table_counts,
     unique_ids,
 )
 
@@ -69,6 +73,34 @@ def first_allele_on(text: str, chrom: str) -> str:
 
 def search(server: Server, accession: str, start: int, end: int, page_size: int = 97) -> set[str]:
     return unique_ids(all_pages(server, accession, start, end, page_size)[0])
+
+
+OPEN_AT = """
+import sys, time
+from anyvar import _core
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+_core.Storage(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("kind", STORAGE_KINDS)
+def test_processes_opening_a_new_database_together(tmp_path: Path, kind: str) -> None:
+    """Worker processes that start at the same moment on a database nobody has opened yet
+    (gunicorn workers, Celery children) all open it, each creating its tables if missing."""
+    for round in range(3):
+        with storage(kind, tmp_path / f"round-{round}") as uri:
+            start_at = time.time() + 1.5  # after every interpreter has imported the extension
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", OPEN_AT, uri, str(start_at)],
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(6)
+            ]
+            errors = [p.communicate(timeout=120)[1] for p in procs]
+            assert [p.returncode for p in procs] == [0] * 6, errors
+            assert set(table_counts(uri).values()) == {0}
 
 
 @pytest.mark.parametrize("kind", STORAGE_KINDS)

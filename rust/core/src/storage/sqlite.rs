@@ -9,11 +9,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 
-use rusqlite::{params, Connection, OptionalExtension, Statement, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Statement, TransactionBehavior};
 
 use super::{
     bins, check_columns, schema, sequence_reference_json, stored_allele_json, stored_location_json,
@@ -47,20 +47,43 @@ pub struct SqliteStore {
     checkpoint: Sender<()>,
 }
 
+/// How long a connection waits for another one's lock.
+const BUSY_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs `f` again while another connection holds a lock that SQLite does not wait for by
+/// itself (`busy_timeout` covers ordinary waits, not e.g. switching a new file to WAL while
+/// another process does the same: two gunicorn workers starting on a fresh database).
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection> {
     let conn =
         Connection::open(path).map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
-    conn.busy_timeout(Duration::from_secs(60))
+    conn.busy_timeout(BUSY_WAIT)
         .map_err(|e| err("busy_timeout", e))?;
     // 16 KiB pages (for a new file; they must precede WAL) hold four times the rows of the
     // default and make appends cheaper (measured: 1.05 against 1.33 µs a row). WAL lets readers
     // and one writer proceed together. NORMAL syncs the WAL only at checkpoints, not at every
     // commit (measured: a 1,000,000-record load 6.0 s against 7.0 s with FULL); a registration
     // ends with `make_durable` instead. After a checkpoint the WAL file is cut back to 64 MB.
-    conn.execute_batch(
-        "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-         PRAGMA cache_size=-32768; PRAGMA journal_size_limit=67108864;",
-    )
+    retry_busy(|| {
+        conn.execute_batch(
+            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             PRAGMA cache_size=-32768; PRAGMA journal_size_limit=67108864;",
+        )
+    })
     .map_err(|e| {
         err(
             &format!("{} is not a usable SQLite database", path.display()),
@@ -78,8 +101,16 @@ impl SqliteStore {
                 .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = connect(&path)?;
-        conn.execute_batch(&schema(&DIALECT))
-            .map_err(|e| err(&format!("creating tables in {}", path.display()), e))?;
+        // One immediate transaction: it waits for the write lock up front, where a deferred
+        // one could fail on upgrading while another process creates the same tables.
+        let create = format!("BEGIN IMMEDIATE; {} COMMIT;", schema(&DIALECT));
+        retry_busy(|| {
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK")?; // what a failed attempt left open
+            }
+            conn.execute_batch(&create)
+        })
+        .map_err(|e| err(&format!("creating tables in {}", path.display()), e))?;
         check_columns(&path.display().to_string(), |table| {
             let mut stmt = conn
                 .prepare("SELECT name FROM pragma_table_info(?1)")
