@@ -24,5 +24,5 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[queueing,postgres,test]'
+.venv/bin/python -m pip install -q -e '.[queueing,postgres,gunicorn,test]'
 echo "setup: ready (.venv)" >&2

@@ -78,16 +78,19 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(workdir: Path, env: dict[str, str], timeout: float = 60) -> Server:
+def start_server(
+    workdir: Path, env: dict[str, str], timeout: float = 60, gunicorn_workers: int = 0
+) -> Server:
     """Starts the app on a free port with exactly ``env`` (plus PATH etc.), the working
     directory ``workdir`` (so no stray ``.env`` is read) and a private TMPDIR; waits until
     ``/service-info`` answers (any status: it may require a token). Retries on another port
-    if the chosen one was taken in the meantime."""
+    if the chosen one was taken in the meantime. With ``gunicorn_workers``, the app runs under
+    gunicorn with that many uvicorn worker processes instead of a single uvicorn."""
     workdir.mkdir(parents=True, exist_ok=True)
     tmpdir = workdir / "tmp"
     tmpdir.mkdir(exist_ok=True)
     for attempt in range(3):
-        server = _launch(workdir, tmpdir, env)
+        server = _launch(workdir, tmpdir, env, gunicorn_workers)
         deadline = time.monotonic() + timeout
         while True:
             if server.proc.poll() is not None:
@@ -107,21 +110,19 @@ def start_server(workdir: Path, env: dict[str, str], timeout: float = 60) -> Ser
     raise AssertionError("unreachable")
 
 
-def _launch(workdir: Path, tmpdir: Path, env: dict[str, str]) -> Server:
+def _launch(workdir: Path, tmpdir: Path, env: dict[str, str], gunicorn_workers: int) -> Server:
     port = free_port()
-    log = workdir / f"uvicorn-{port}.log"
+    if gunicorn_workers:
+        log = workdir / f"gunicorn-{port}.log"
+        command = ["gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", str(gunicorn_workers)]
+        command += ["-b", f"127.0.0.1:{port}", "anyvar.restapi.main:app"]
+    else:
+        log = workdir / f"uvicorn-{port}.log"
+        command = ["uvicorn", "anyvar.restapi.main:app", "--host", "127.0.0.1"]
+        command += ["--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "anyvar.restapi.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", *command],
             cwd=workdir,
             env=server_env({"TMPDIR": str(tmpdir), **env}),
             stdout=out,

@@ -118,7 +118,7 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     counter = itertools.count()
     with contextlib.ExitStack() as stack:
 
-        def make(kind: str, source: str, **env: str) -> Server:
+        def make(kind: str, source: str, gunicorn_workers: int = 0, **env: str) -> Server:
             work = tmp_path / f"server-{next(counter)}"
             uri = stack.enter_context(storage(kind, work / "db"))
             server = start_server(
@@ -129,6 +129,7 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                     "ANYVAR_CACHE_DIR": str(work / "cache"),
                     **env,
                 },
+                gunicorn_workers=gunicorn_workers,
             )
             stack.callback(server.stop)
             return server
@@ -351,6 +352,49 @@ def test_concurrent_uploads_register_consistently(
     assert done[0].content == done[1].content
     ids = set().union(*(allele_ids(r.text) for r in done))
     assert server.counts()["alleles"] == len(ids)
+    assert server.leftovers() == []
+
+
+def test_gunicorn_workers_share_one_database(
+    make_server: Callable[..., Server],
+    storage_kind: str,
+    synthetic_seqrepo: Path,
+    synthetic: tuple[Path, Path],
+    synthetic_fasta_uri: str,
+    tmp_path: Path,
+) -> None:
+    """Under gunicorn with two uvicorn worker processes, both starting on one fresh database
+    (so both create its tables at once): concurrent uploads give the library's output, the
+    tables hold each allele once, and every allele is retrievable whichever worker answers."""
+    server = make_server(storage_kind, f"seqrepo+file://{synthetic_seqrepo}", gunicorn_workers=2)
+    assert wait_for(lambda: server.log_text().count("Booting worker with pid") == 2)
+    vcf = synthetic[1]
+    expected = library_vcf(vcf, tmp_path / "lib.vcf", synthetic_fasta_uri, {})
+    body = vcf.read_bytes()
+    responses: dict[int, object] = {}
+
+    def run(i: int) -> None:
+        try:
+            with httpx.Client(base_url=server.url, timeout=300) as client:
+                responses[i] = client.put("/vcf", files={"vcf": ("input.vcf", body)})
+        except BaseException as e:
+            responses[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        r = responses.get(i)
+        assert isinstance(r, httpx.Response), r
+        assert r.status_code == 200, r.text[:500]
+        assert r.content == expected
+    ids = allele_ids(expected.decode())
+    assert server.counts()["alleles"] == len(ids)
+    for allele_id in sorted(ids)[:40]:
+        assert get_object(server, allele_id)["id"] == allele_id
+    assert "Traceback" not in server.log_text()
     assert server.leftovers() == []
 
 
