@@ -12,6 +12,7 @@ import gzip
 import itertools
 import random
 import re
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -39,6 +40,7 @@ from service import (
     run_until_exit,
     start_server,
     storage,
+    table_counts,
     unique_ids,
     vrs_python_translator,
 )
@@ -990,6 +992,68 @@ def test_service_info(vectors_server: Server, vector_seqrepo_uri: str) -> None:
     assert anyvar.VRS_VERSION == "2.0.1"
     assert "2.0.1" in r.text
     assert vector_seqrepo_uri in r.text
+
+
+def test_settings_come_from_a_dotenv_file(
+    vectors: Path, vector_seqrepo_uri: str, tmp_path: Path
+) -> None:
+    """With the documented variables only in ``.env`` (in the working directory), the server
+    uses that sequence source and registers into that database."""
+    with storage("sqlite", tmp_path / "db") as uri:
+        (tmp_path / ".env").write_text(
+            f"SEQREPO_DATAPROXY_URI={vector_seqrepo_uri}\nANYVAR_STORAGE_URI={uri}\n"
+        )
+        server = start_server(tmp_path, {"ANYVAR_CACHE_DIR": str(tmp_path / "cache")})
+        try:
+            assert vector_seqrepo_uri in server.client.get("/service-info").text
+            r = put_vcf(server, vectors / "input.vcf")
+            assert r.status_code == 200, r.text
+            assert table_counts(uri)["alleles"] == len(allele_ids(r.text)) > 0
+        finally:
+            server.stop()
+
+
+def _raw_put_vcf(server: Server, vcf: bytes, stop: str) -> None:
+    """Sends ``PUT /vcf`` over a raw socket and hangs up: halfway through the upload
+    (``upload``), right after it (``annotation``), or after the first bytes of the response
+    (``download``)."""
+    boundary = "anyvar-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="vcf"; filename="big.vcf"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + vcf
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (
+        f"PUT /vcf HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + (body[: len(body) // 2] if stop == "upload" else body))
+        if stop == "download":
+            sock.settimeout(120)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_client_hanging_up_leaves_no_temporary_files(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Whenever the client goes away (mid-upload, during annotation, mid-download), the
+    server removes its temporary files, keeps answering and logs no traceback."""
+    fasta, vcf = generate(tmp_path / "gen", records=50_000, seed=5)
+    server = make_server("sqlite", f"fasta+file://{fasta}?assembly=GRCh38")
+    data = vcf.read_bytes()
+    for stop in ("upload", "annotation", "download"):
+        _raw_put_vcf(server, data, stop)
+        assert wait_for(lambda: server.leftovers() == [], timeout=120), (stop, server.leftovers())
+        assert server.client.get("/service-info").status_code == 200
+    r = put_vcf(server, data)
+    assert r.status_code == 200 and len(records(r.text)) == 50_000
+    assert server.leftovers() == []
+    assert "Traceback" not in server.log_text()
 
 
 # --- startup failures -----------------------------------------------------------------------------
