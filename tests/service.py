@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -254,6 +255,34 @@ def put_vcf(
     return server.client.put(
         endpoint, params=params, files={"vcf": (filename, data, "application/octet-stream")}
     )
+
+
+def put_vcfs_at_once(server: Server, data: bytes, params: list[dict]) -> list[httpx.Response]:
+    """One ``PUT /vcf`` of ``data`` per entry of ``params``, all sent at once, each on its own
+    connection; checks that every one answered 200."""
+    responses: dict[int, object] = {}
+
+    def send(i: int) -> None:
+        try:
+            with httpx.Client(base_url=server.url, timeout=300) as client:
+                responses[i] = client.put(
+                    "/vcf", params=params[i], files={"vcf": ("input.vcf", data)}
+                )
+        except BaseException as e:  # reported by the caller's thread below
+            responses[i] = e
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(params))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done: list[httpx.Response] = []
+    for i in range(len(params)):
+        r = responses.get(i)
+        assert isinstance(r, httpx.Response), r
+        assert r.status_code == 200, r.text[:500]
+        done.append(r)
+    return done
 
 
 def records(text: str) -> list[list[str]]:

@@ -35,6 +35,7 @@ from service import (
     id_entries,
     info_of,
     put_vcf,
+    put_vcfs_at_once,
     read_fasta,
     records,
     run_until_exit,
@@ -327,30 +328,8 @@ def test_concurrent_uploads_register_consistently(
     """Overlapping registrations racing on one fresh database: every request succeeds and the
     tables hold each allele once."""
     server = make_server(storage_kind, f"seqrepo+file://{synthetic_seqrepo}")
-    vcf = synthetic[1].read_bytes()
     variants = [{}, {}, {"for_ref": False}, {"require_validation": False}]
-    responses: dict[int, object] = {}
-
-    def run(i: int) -> None:
-        try:
-            with httpx.Client(base_url=server.url, timeout=300) as client:
-                responses[i] = client.put(
-                    "/vcf", params=variants[i], files={"vcf": ("input.vcf", vcf)}
-                )
-        except BaseException as e:
-            responses[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(variants))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    done: list[httpx.Response] = []
-    for i in range(len(variants)):
-        r = responses.get(i)
-        assert isinstance(r, httpx.Response), r
-        assert r.status_code == 200, r.text[:500]
-        done.append(r)
+    done = put_vcfs_at_once(server, synthetic[1].read_bytes(), variants)
     assert done[0].content == done[1].content
     ids = set().union(*(allele_ids(r.text) for r in done))
     assert server.counts()["alleles"] == len(ids)
@@ -372,25 +351,7 @@ def test_gunicorn_workers_share_one_database(
     assert wait_for(lambda: server.log_text().count("Booting worker with pid") == 2)
     vcf = synthetic[1]
     expected = library_vcf(vcf, tmp_path / "lib.vcf", synthetic_fasta_uri, {})
-    body = vcf.read_bytes()
-    responses: dict[int, object] = {}
-
-    def run(i: int) -> None:
-        try:
-            with httpx.Client(base_url=server.url, timeout=300) as client:
-                responses[i] = client.put("/vcf", files={"vcf": ("input.vcf", body)})
-        except BaseException as e:
-            responses[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i in range(4):
-        r = responses.get(i)
-        assert isinstance(r, httpx.Response), r
-        assert r.status_code == 200, r.text[:500]
+    for r in put_vcfs_at_once(server, vcf.read_bytes(), [{}] * 4):
         assert r.content == expected
     ids = allele_ids(expected.decode())
     assert server.counts()["alleles"] == len(ids)
