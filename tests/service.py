@@ -117,6 +117,9 @@ def _launch(workdir: Path, tmpdir: Path, env: dict[str, str], gunicorn_workers: 
         log = workdir / f"gunicorn-{port}.log"
         command = ["gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", str(gunicorn_workers)]
         command += ["-b", f"127.0.0.1:{port}", "anyvar.restapi.main:app"]
+        # Recent gunicorn opens a control socket under $HOME/.gunicorn: keep it in the test's
+        # directory, away from the user's and from other tests' servers.
+        env = {"HOME": str(workdir), **env}
     else:
         log = workdir / f"uvicorn-{port}.log"
         command = ["uvicorn", "anyvar.restapi.main:app", "--host", "127.0.0.1"]
