@@ -278,3 +278,28 @@ def test_anyvar_10_database_is_used_as_it_is(tmp_path: Path) -> None:
     for table in ("sequence_references", "locations", "alleles"):
         assert after[table] == before[table], table
     assert "allele_bins" in after
+
+
+def test_postgresql_connections_dropped_by_the_server_are_reopened(tmp_path: Path) -> None:
+    """When PostgreSQL ends the service's connections (a restart, a failover, an idle
+    timeout), the next requests are answered as before: none of them fails on finding its
+    connection closed."""
+    import psycopg
+
+    fasta, vcf = generate(tmp_path / "data", records=2_000, seed=8)
+    with registry_server(tmp_path / "server", "postgresql", fasta) as server:
+        r = put_vcf(server, vcf)
+        assert r.status_code == 200, r.text
+        allele = first_allele_on(r.text, "chr1")
+        accession = accession_of(server, allele)
+        database = server.storage_uri.rsplit("/", 1)[1]
+        with psycopg.connect(server.storage_uri, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                [database],
+            ).fetchone()[0]
+        assert ended >= 1, "the service held no connection to end"
+        assert get_object(server, allele)["id"] == allele
+        assert allele in search(server, f"ga4gh:{accession}", 0, 10**9)
+        assert put_vcf(server, vcf).status_code == 200

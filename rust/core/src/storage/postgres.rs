@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Transaction};
@@ -117,51 +117,62 @@ impl PostgresStore {
         })
     }
 
-    /// The reading connection, opened again if the server closed it (a restart).
-    fn reader(&self) -> Result<MutexGuard<'_, Client>> {
+    /// Runs `query` on the reading connection. When the server has closed that connection (a
+    /// restart, a failover, an idle timeout), the connection is opened again and the query run
+    /// once more: reads are safe to repeat, and the request that finds the connection dead
+    /// should not be the one to fail.
+    fn read<T>(
+        &self,
+        context: &str,
+        query: impl Fn(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
         let mut client = self.reader.lock().expect("postgres reader");
         if client.is_closed() {
             *client = connect(&self.url)?;
         }
-        Ok(client)
+        match query(&mut client) {
+            Err(_) if client.is_closed() => {
+                *client = connect(&self.url)?;
+                query(&mut client).map_err(|e| err(context, e))
+            }
+            outcome => outcome.map_err(|e| err(context, e)),
+        }
     }
 
     /// A SequenceLocation or SequenceReference as JSON (alleles: [`PostgresStore::alleles`]).
     pub fn get_object(&self, id: &str) -> Result<Option<String>> {
-        let mut client = self.reader()?;
         let context = format!("reading {id}");
         if id.starts_with("ga4gh:SL.") {
-            let row = client
-                .query_opt(
+            let row = self.read(&context, |client| {
+                client.query_opt(
                     "SELECT sequence_reference_id::text, start_pos::bigint, end_pos::bigint
                      FROM locations WHERE id = $1",
                     &[&id],
                 )
-                .map_err(|e| err(&context, e))?;
+            })?;
             return Ok(row.map(|r| stored_location_json(id, r.get(0), r.get(1), r.get(2))));
         }
         let accession = id.strip_prefix("ga4gh:").unwrap_or(id);
-        let row = client
-            .query_opt(
+        let row = self.read(&context, |client| {
+            client.query_opt(
                 "SELECT id::text FROM sequence_references WHERE id = $1",
                 &[&accession],
             )
-            .map_err(|e| err(&context, e))?;
+        })?;
         Ok(row.map(|r| sequence_reference_json(r.get(0))))
     }
 
     /// The stored alleles among `digests`, as JSON, in id order.
     pub fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
-        let rows = self
-            .reader()?
-            .query(
+        let rows = self.read("reading alleles", |client| {
+            client.query(
                 "SELECT a.id::text, a.state::text, l.id::text, l.sequence_reference_id::text,
                         l.start_pos::bigint, l.end_pos::bigint
                  FROM unnest($1::text[]) u(digest) JOIN alleles a ON a.id = 'ga4gh:VA.' || u.digest
                  JOIN locations l ON l.id = a.location_id ORDER BY a.id",
                 &[&bare(digests)],
             )
-            .map_err(|e| err("reading alleles", e))?;
+        })?;
         Ok(rows
             .iter()
             .map(|r| stored_allele_json(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
@@ -170,14 +181,13 @@ impl PostgresStore {
 
     /// The `allele_bins` entries of `accession` in bins `first..=last` and the wide bin.
     pub fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>> {
-        let rows = self
-            .reader()?
-            .query(
+        let rows = self.read("searching alleles", |client| {
+            client.query(
                 "SELECT alleles FROM allele_bins WHERE sequence_reference_id = $1
                  AND (bin BETWEEN $2 AND $3 OR bin = $4)",
                 &[&accession, &first, &last, &bins::WIDE],
             )
-            .map_err(|e| err("searching alleles", e))?;
+        })?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
