@@ -12,6 +12,7 @@ import gzip
 import itertools
 import random
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -524,6 +525,24 @@ def test_allow_async_write_registers_later(vectors_server: Server, vectors: Path
     assert wait_for(stored), "alleles of an allow_async_write upload were never stored"
     for i in ids:
         assert get_object(vectors_server, i)["id"] == i
+
+
+def test_shutdown_waits_for_background_registration(
+    make_server: Callable[..., Server], storage_kind: str, tmp_path: Path
+) -> None:
+    """A server stopped (SIGTERM, as in a rolling restart) right after answering an
+    ``allow_async_write=true`` upload first stores everything that upload computed."""
+    fasta, vcf = generate(tmp_path / "gen", records=200_000, seed=12)
+    server = make_server(storage_kind, f"fasta+file://{fasta}?assembly=GRCh38")
+    r = put_vcf(server, vcf, allow_async_write=True)
+    server.proc.terminate()  # at once: the registration has barely begun (checked below)
+    assert r.status_code == 200, r.text[:500]
+    computed = len(allele_ids(r.text))
+    # uvicorn shuts down gracefully, then re-raises the signal: the status says SIGTERM.
+    assert server.proc.wait(timeout=300) in (0, -signal.SIGTERM), server.log_text()
+    assert "Finished server process" in server.log_text()
+    assert server.counts()["alleles"] == computed
+    assert "background registration" in server.log_text()
 
 
 # --- the registry endpoints against vrs-python ---------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 class Registry:
     source: _core.SequenceSource
     storage: _core.Storage | None
+    finishing: set[threading.Thread] = field(default_factory=set, repr=False)
+    """Registrations still being stored after their response was sent (``allow_async_write``)."""
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -65,10 +67,31 @@ class Registry:
         )
         pending = summary.pop("pending", None)  # type: ignore[misc]
         if pending is not None:
-            threading.Thread(
-                target=_finish_registration, args=(pending,), name="anyvar-register", daemon=True
-            ).start()
+            # Not a daemon: an exiting interpreter waits for it instead of dropping the alleles.
+            thread = threading.Thread(
+                target=self._finish_registration, args=(pending,), name="anyvar-register"
+            )
+            self.finishing.add(thread)
+            thread.start()
         return summary
+
+    def _finish_registration(self, pending: _core.PendingRegistration) -> None:
+        try:
+            stored = pending.wait()
+            log.info("background registration stored %d alleles", stored)
+        except Exception:
+            log.exception("background registration failed")
+        finally:
+            self.finishing.discard(threading.current_thread())
+
+    def wait_for_background(self) -> None:
+        """Blocks until every registration still being stored in the background is stored
+        (at shutdown: a server stopped right after answering loses nothing)."""
+        threads = list(self.finishing)
+        if threads:
+            log.warning("waiting for %d background registration(s) to finish", len(threads))
+        for thread in threads:
+            thread.join()
 
     def ingest(self, input_path: Path, *, assembly: str, conflicts: Path | None) -> dict[str, int]:
         """Registers the alleles of an already annotated VCF; with ``conflicts``, writes there
@@ -120,11 +143,3 @@ def translate_and_register(registry: Registry, request: VariationRequest) -> dic
     response["object"] = json.loads(allele.json())
     response["object_id"] = allele.id
     return response
-
-
-def _finish_registration(pending: _core.PendingRegistration) -> None:
-    try:
-        stored = pending.wait()
-        log.info("background registration stored %d alleles", stored)
-    except Exception:
-        log.exception("background registration failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -51,6 +52,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         "none" if storage is None else settings.storage_uri.split("@")[-1],
     )
     yield
+    # Uploads answered with allow_async_write=true may still be storing their alleles.
+    await asyncio.to_thread(app.state.registry.wait_for_background)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
