@@ -972,6 +972,7 @@ def test_service_info(vectors_server: Server, vector_seqrepo_uri: str) -> None:
     assert anyvar.VRS_VERSION == "2.0.1"
     assert "2.0.1" in r.text
     assert vector_seqrepo_uri in r.text
+    assert f"anyvar.restapi: AnyVar {anyvar.__version__} ready" in vectors_server.log_text()
 
 
 def test_settings_come_from_a_dotenv_file(

@@ -33,9 +33,21 @@ log = logging.getLogger("anyvar.restapi")
 OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 
 
+def show_our_log() -> None:
+    """uvicorn and gunicorn configure only their own loggers: without a handler of ours,
+    anyvar's INFO lines (ready, background registrations stored) would never be shown."""
+    ours = logging.getLogger("anyvar")
+    if not ours.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    show_our_log()
     try:
         app.state.registry = Registry.open(settings)
         runs.connect(app.state)
