@@ -942,16 +942,30 @@ def test_bad_annotated_vcf_is_4xx_naming_the_problem(vectors_server: Server, vec
     assert vectors_server.leftovers() == []
 
 
+def assert_invalid(r: httpx.Response, *named: str) -> None:
+    """FastAPI's 422 (``detail``, as AnyVar answers) that also says in words what is wrong."""
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["detail"] and body["error_code"] == "INVALID_REQUEST"
+    assert body["error"].startswith("Invalid request: ")
+    for words in named:
+        assert words in body["error"], (words, body["error"])
+
+
 def test_wrong_assembly_is_422(vectors_server: Server, vectors: Path) -> None:
     for endpoint in ("/vcf", "/annotated_vcf"):
         r = put_vcf(vectors_server, vectors / "input.vcf", endpoint=endpoint, assembly="hg19")
-        assert r.status_code == 422, (endpoint, r.text)
+        assert_invalid(r, "query parameter assembly")
     r = vectors_server.client.put(
         "/variation", json={"definition": "chr1-40-TA-T", "assembly_name": "hg19"}
     )
-    assert r.status_code == 422
+    assert_invalid(r, "field assembly_name")
+    r = put_vcf(vectors_server, vectors / "input.vcf", for_ref="maybe")
+    assert_invalid(r, "query parameter for_ref", "valid boolean")
     r = vectors_server.client.put("/vcf")
-    assert r.status_code == 422, "a missing vcf field is a validation error"
+    assert_invalid(r, "field vcf: Field required")  # a missing upload
+    r = vectors_server.client.put("/variation", json={"definition": 5})
+    assert_invalid(r, "field definition")
     assert vectors_server.leftovers() == []
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from anyvar.exceptions import SequenceSourceError, StorageError, TranslationError, VcfFormatError
@@ -17,6 +19,19 @@ def error_response(status: int, error: str, error_code: str | None = None, **ext
     return JSONResponse(
         status_code=status, content={"error": error, "error_code": error_code, **extra}
     )
+
+
+WHERE = {"query": "query parameter", "body": "field", "path": "path parameter", "header": "header"}
+
+
+def describe_invalid(errors: list[dict]) -> str:
+    """One line naming each invalid parameter: ``query parameter assembly: String should …``."""
+    problems = []
+    for e in errors:
+        where, *names = e.get("loc") or ("request",)
+        name = ".".join(str(n) for n in names)
+        problems.append(f"{WHERE.get(str(where), str(where))} {name}: {e.get('msg')}".strip())
+    return "Invalid request: " + "; ".join(problems)
 
 
 class ApiError(Exception):
@@ -31,6 +46,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, e: ApiError) -> JSONResponse:
         return error_response(e.status, e.error, e.error_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's 422 body (``detail``, what AnyVar's clients get) plus the ErrorResponse
+        # fields of every other error, in words.
+        errors = e.errors()
+        return error_response(
+            422, describe_invalid(errors), "INVALID_REQUEST", detail=jsonable_encoder(errors)
+        )
 
     @app.exception_handler(VcfFormatError)
     async def _bad_vcf(_: Request, e: VcfFormatError) -> JSONResponse:
