@@ -459,6 +459,10 @@ def test_pagination_covers_every_allele(
             ids = unique_ids(found)
             assert ids == registered, accession
             assert in_file[chrom] <= ids
+    r = synthetic_server.client.get(
+        "/variations", params={"accession": accession, "start": 0, "end": 10, "page_token": "x"}
+    )
+    assert_invalid(r, "query parameter page_token")
 
 
 def test_registration_is_complete_and_idempotent(

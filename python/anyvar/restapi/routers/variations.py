@@ -93,7 +93,12 @@ async def search_variations(
     end: Annotated[int, Query(ge=0, description="inter-residue end")],
     page_size: Annotated[int, Query(ge=1, le=10000)] = 1000,
     page_token: Annotated[
-        str | None, Query(description="next_page_token of a previous page")
+        str | None,
+        # An allele id: anything else would silently give an empty page, not an error.
+        Query(
+            description="next_page_token of a previous page",
+            pattern=r"^ga4gh:VA\.[A-Za-z0-9_-]{32}$",
+        ),
     ] = None,
 ) -> dict:
     """Registered Alleles whose location overlaps ``[start, end]`` on the sequence, ordered by
