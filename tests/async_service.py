@@ -25,8 +25,9 @@ from conftest import REPO
 
 from anyvar.synthetic import Reference, make_reference, write_fasta, write_vcf
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
-"""The tests' own Redis database (flushed when the first stack starts)."""
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('ANYVAR_TEST_REDIS_DB', '11')}"
+"""The tests' own Redis database (flushed when the first stack starts); ANYVAR_TEST_REDIS_DB
+picks another so that two test runs on one machine keep apart."""
 WORKER_HOST = "anyvar-test"
 BIN = Path(sys.executable).parent
 CELERY = BIN / "celery"

@@ -13,7 +13,8 @@ import pytest
 from anyvar.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
-VECTORS = REPO.parent / "shared" / "spec" / "vectors"
+VECTORS = REPO / "tests" / "data" / "vectors"
+"""The spec's test vectors, copied from shared/spec/vectors so a bare clone carries them."""
 SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
 
 VRS_KEYS = (
@@ -47,7 +48,7 @@ def vrs_info(info: str) -> dict[str, str | None]:
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     if not VECTORS.exists():
-        pytest.fail(f"the shared test vectors are missing at {VECTORS}")
+        pytest.fail(f"the test vectors are missing at {VECTORS}")
     return VECTORS
 
 

@@ -243,8 +243,8 @@ mod tests {
     #[test]
     fn json_round_trip_matches_vrs_python_dump() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/spec/vectors/alleles.ndjson");
-        let text = std::fs::read_to_string(path).expect("shared vectors");
+            .join("../../tests/data/vectors/alleles.ndjson");
+        let text = std::fs::read_to_string(path).expect("test vectors");
         for line in text.lines() {
             let allele = allele_from_json(line).unwrap();
             assert_eq!(allele.to_json(), line);

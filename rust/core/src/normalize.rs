@@ -257,9 +257,9 @@ mod tests {
         use std::sync::Arc;
 
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/vectors");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors");
         let Ok(table) = std::fs::read_to_string(dir.join("alleles.tsv")) else {
-            panic!("shared vectors missing at {}", dir.display());
+            panic!("test vectors missing at {}", dir.display());
         };
         let fasta = std::fs::read_to_string(dir.join("ref.fa")).unwrap();
         let mut seqs: HashMap<String, Vec<u8>> = HashMap::new();
