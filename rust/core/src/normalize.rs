@@ -256,8 +256,7 @@ mod tests {
         use std::collections::HashMap;
         use std::sync::Arc;
 
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors");
         let Ok(table) = std::fs::read_to_string(dir.join("alleles.tsv")) else {
             panic!("test vectors missing at {}", dir.display());
         };

@@ -7,11 +7,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
-use anyvar_core::storage::{Loader, LoaderSink, Storage as CoreStorage};
+use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, Output, RecordOptions,
 };
@@ -185,19 +185,39 @@ impl Storage {
 }
 
 /// Registration still running after an annotation returned (`wait_for_storage=False`).
-#[pyclass(module = "anyvar._core")]
+/// `wait` and `progress` take `&self` so that one thread can report progress while another
+/// waits (a `&mut self` method would hold the object's borrow for the whole wait).
+#[pyclass(module = "anyvar._core", frozen)]
 struct PendingRegistration {
-    parts: Option<(LoaderSink, Loader)>,
+    parts: Mutex<Option<(LoaderSink, Loader)>>,
+    progress: Arc<LoadProgress>,
+}
+
+impl PendingRegistration {
+    fn new(sink: LoaderSink, loader: Loader) -> Self {
+        let progress = loader.progress();
+        PendingRegistration {
+            parts: Mutex::new(Some((sink, loader))),
+            progress,
+        }
+    }
 }
 
 #[pymethods]
 impl PendingRegistration {
     /// Blocks (without the GIL) until every allele is stored; returns how many were written.
-    fn wait(&mut self, py: Python<'_>) -> PyResult<u64> {
-        let Some((sink, loader)) = self.parts.take() else {
+    fn wait(&self, py: Python<'_>) -> PyResult<u64> {
+        let parts = self.parts.lock().map(|mut p| p.take()).unwrap_or(None);
+        let Some((sink, loader)) = parts else {
             return Err(PyValueError::new_err("already waited"));
         };
         py.detach(|| loader.wait(sink)).map_err(to_py)
+    }
+
+    /// `(rows committed, rows to write)` of the load phase: both 0 while the run's new rows
+    /// are still being looked up and sorted.
+    fn progress(&self) -> (u64, u64) {
+        self.progress.get()
     }
 }
 
@@ -349,7 +369,7 @@ fn annotate_vcf(
             (Some(py.detach(|| loader.abandon(sink))), None)
         }
         (Some((sink, loader)), true) => (Some(py.detach(|| loader.wait(sink))), None),
-        (Some(parts), false) => (None, Some(PendingRegistration { parts: Some(parts) })),
+        (Some((sink, loader)), false) => (None, Some(PendingRegistration::new(sink, loader))),
         (None, _) => (None, None),
     };
     if let Some(Err(e)) = &loader {
@@ -538,6 +558,16 @@ fn count_records(py: Python<'_>, input: PathBuf, threads: usize) -> PyResult<u64
         .map_err(to_py)
 }
 
+/// Checks a whole plain, gzip or bgzip VCF as the annotator reads it (header, every data
+/// line's structure; not the reference) and returns its number of records; `annotated`: also
+/// that it declares the VRS fields ingestion needs.
+#[pyfunction]
+#[pyo3(signature = (input, threads=1, annotated=false))]
+fn check_vcf(py: Python<'_>, input: PathBuf, threads: usize, annotated: bool) -> PyResult<u64> {
+    py.detach(|| vcf::check_vcf(&Input::Path(input), threads, annotated))
+        .map_err(to_py)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -550,5 +580,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
     m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(count_records, m)?)?;
+    m.add_function(wrap_pyfunction!(check_vcf, m)?)?;
     Ok(())
 }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -49,6 +49,26 @@ impl AlleleSink for LoaderSink {
 pub struct Loader {
     handle: JoinHandle<Result<u64>>,
     abandoned: Arc<AtomicBool>,
+    progress: Arc<LoadProgress>,
+}
+
+/// How far the load phase is: rows (locations and alleles new to the database) written and
+/// committed, out of the rows to write. Both stay 0 until the annotation side is closed and
+/// the run's new rows are known, so a caller can tell "sorting" from "writing".
+#[derive(Debug, Default)]
+pub struct LoadProgress {
+    rows: AtomicU64,
+    stored: AtomicU64,
+}
+
+impl LoadProgress {
+    /// (rows committed, rows to write)
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.stored.load(Ordering::Relaxed),
+            self.rows.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl Loader {
@@ -68,6 +88,11 @@ impl Loader {
         self.join()
     }
 
+    /// A handle on the load phase's progress, readable from any thread while it runs.
+    pub fn progress(&self) -> Arc<LoadProgress> {
+        self.progress.clone()
+    }
+
     fn join(self) -> Result<u64> {
         self.handle
             .join()
@@ -82,11 +107,20 @@ pub(super) fn spawn(writers: Vec<Box<dyn Writer>>) -> Result<(LoaderSink, Loader
     let (tx, rx) = bounded::<Vec<Allele>>(4);
     let abandoned = Arc::new(AtomicBool::new(false));
     let flag = abandoned.clone();
+    let progress = Arc::new(LoadProgress::default());
+    let counters = progress.clone();
     let handle = std::thread::Builder::new()
         .name("anyvar-store".into())
-        .spawn(move || run(writers, rx, &flag))
+        .spawn(move || run(writers, rx, &flag, &counters))
         .map_err(|e| Error::Storage(format!("cannot start the storage thread: {e}")))?;
-    Ok((LoaderSink { tx }, Loader { handle, abandoned }))
+    Ok((
+        LoaderSink { tx },
+        Loader {
+            handle,
+            abandoned,
+            progress,
+        },
+    ))
 }
 
 fn spill_error(e: std::io::Error) -> Error {
@@ -106,6 +140,8 @@ struct Gathered {
     locations: Sorter<LocationRow>,
     alleles: Sorter<AlleleRow>,
     references: BTreeSet<Arc<str>>,
+    /// Locations and alleles pushed (the rows the load phase writes, repeats included).
+    rows: u64,
 }
 
 fn gather(admissions: Receiver<Admission>) -> Result<Gathered> {
@@ -113,6 +149,7 @@ fn gather(admissions: Receiver<Admission>) -> Result<Gathered> {
         locations: Sorter::new(SEGMENT_ROWS),
         alleles: Sorter::new(SEGMENT_ROWS),
         references: BTreeSet::new(),
+        rows: 0,
     };
     let mut last_reference: Option<Arc<str>> = None;
     for Admission { mut batch, new } in admissions {
@@ -127,6 +164,7 @@ fn gather(admissions: Receiver<Admission>) -> Result<Gathered> {
             }
             g.locations.push(LocationRow::of(a)).map_err(spill_error)?;
         }
+        g.rows += (new.locations.len() + new.alleles.len()) as u64;
         for &i in &new.alleles {
             // The batch is ours: its states move into the rows instead of being copied.
             let a = &mut batch[i];
@@ -151,6 +189,7 @@ fn run(
     mut writers: Vec<Box<dyn Writer>>,
     rx: Receiver<Vec<Allele>>,
     abandoned: &AtomicBool,
+    progress: &LoadProgress,
 ) -> Result<u64> {
     let mut received = 0;
     let gathered = std::thread::scope(|scope| {
@@ -185,28 +224,35 @@ fn run(
     if abandoned.load(Ordering::SeqCst) {
         return Ok(received);
     }
+    progress.rows.store(gathered.rows, Ordering::Relaxed);
     load(
         &mut writers,
         gathered.references.iter().map(|a| &**a).collect(),
         gathered.locations.sorted().map_err(spill_error)?,
         gathered.alleles.sorted().map_err(spill_error)?,
+        Some(&progress.stored),
     )?;
+    // Repeats within the run are written once: the count ends where the rows are.
+    progress.stored.store(gathered.rows, Ordering::Relaxed);
     Ok(received)
 }
 
 /// Writes sequence references, then locations, then alleles (each in id order; repeats of a
-/// row are skipped), over all `writers` at once.
+/// row are skipped), over all `writers` at once; `stored` counts the rows committed.
 pub(super) fn load(
     writers: &mut [Box<dyn Writer>],
     mut references: Vec<&str>,
     locations: impl Iterator<Item = std::io::Result<LocationRow>>,
     alleles: impl Iterator<Item = std::io::Result<AlleleRow>>,
+    stored: Option<&AtomicU64>,
 ) -> Result<()> {
     references.sort_unstable();
     references.dedup();
     writers[0].write_references(&references)?;
-    in_parallel(writers, locations, |w, rows| w.write_locations(rows))?;
-    in_parallel(writers, alleles, |w, rows| w.write_alleles(rows))?;
+    in_parallel(writers, locations, stored, |w, rows| {
+        w.write_locations(rows)
+    })?;
+    in_parallel(writers, alleles, stored, |w, rows| w.write_alleles(rows))?;
     writers[0].make_durable()
 }
 
@@ -215,6 +261,7 @@ pub(super) fn load(
 fn in_parallel<R: Spill + Send>(
     writers: &mut [Box<dyn Writer>],
     rows: impl Iterator<Item = std::io::Result<R>>,
+    stored: Option<&AtomicU64>,
     write: impl Fn(&mut dyn Writer, &[R]) -> Result<()> + Sync,
 ) -> Result<()> {
     let failed = AtomicBool::new(false);
@@ -229,6 +276,9 @@ fn in_parallel<R: Spill + Send>(
                         if let Err(e) = write(&mut **writer, &chunk) {
                             failed.store(true, Ordering::SeqCst);
                             return Err(e);
+                        }
+                        if let Some(stored) = stored {
+                            stored.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                         }
                     }
                     Ok(())

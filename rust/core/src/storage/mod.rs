@@ -14,7 +14,7 @@ mod postgres;
 mod spill;
 mod sqlite;
 
-pub use self::loader::{Loader, LoaderSink};
+pub use self::loader::{LoadProgress, Loader, LoaderSink};
 use crate::allele::{location_json, Allele, State};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -412,6 +412,7 @@ impl Storage {
                 .collect(),
             locations.into_iter().map(Ok),
             rows.into_iter().map(Ok),
+            None,
         )
     }
 
@@ -529,9 +530,20 @@ mod tests {
     pub(crate) fn exercise(storage: &Storage) {
         let alleles = sample_alleles();
         let (mut sink, loader) = storage.spawn_loader(2).unwrap();
+        let progress = loader.progress();
         sink.put(alleles.clone()).unwrap();
         sink.put(alleles[..2].to_vec()).unwrap();
         assert_eq!(loader.wait(sink).unwrap(), 8);
+        // Every distinct location and allele was new, and all of them were committed.
+        let distinct = |f: fn(&Allele) -> Digest| {
+            alleles
+                .iter()
+                .map(f)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64
+        };
+        let rows = distinct(|a| a.location_digest) + distinct(|a| a.digest);
+        assert_eq!(progress.get(), (rows, rows));
         storage.put(&alleles[1..3]).unwrap();
         storage.put(&alleles[5..]).unwrap();
 
@@ -592,6 +604,7 @@ mod tests {
             rows(&new.alleles, |a| a.digest)
                 .into_iter()
                 .map(|i| Ok(AlleleRow::of(&alleles[i]))),
+            None,
         )
         .unwrap();
         let found = storage
