@@ -123,6 +123,31 @@ fn rebuild(
     Ok(out)
 }
 
+/// The INFO fields a header declares.
+#[derive(Default)]
+pub(super) struct DeclaredInfo(Vec<String>);
+
+impl DeclaredInfo {
+    /// Takes note of a `##` header line.
+    pub(super) fn see(&mut self, line: &[u8]) {
+        if let Some(rest) = line.strip_prefix(b"##INFO=<ID=") {
+            let id = rest
+                .split(|b| *b == b',' || *b == b'>')
+                .next()
+                .unwrap_or(b"");
+            self.0.push(String::from_utf8_lossy(id).into_owned());
+        }
+    }
+
+    /// Ingestion needs all six VRS fields declared.
+    pub(super) fn require_vrs_annotations(&self) -> Result<()> {
+        if REQUIRED.iter().any(|k| !self.0.iter().any(|d| d == k)) {
+            return Err(Error::MissingVrsAnnotations);
+        }
+        Ok(())
+    }
+}
+
 /// Registers the alleles of an annotated VCF through `sink`; with `conflicts`, re-annotates each
 /// record and writes a CSV row for every id that differs from the file's.
 pub fn ingest_annotated_vcf(
@@ -133,19 +158,9 @@ pub fn ingest_annotated_vcf(
     mut conflicts: Option<&mut dyn Write>,
 ) -> Result<IngestSummary> {
     let mut reader = open_input(input, 1)?.reader;
-    let mut declared: Vec<String> = Vec::new();
-    let (_, mut line_no) = read_header_lines(&mut *reader, |line| {
-        if let Some(rest) = line.strip_prefix(b"##INFO=<ID=") {
-            let id = rest
-                .split(|b| *b == b',' || *b == b'>')
-                .next()
-                .unwrap_or(b"");
-            declared.push(String::from_utf8_lossy(id).into_owned());
-        }
-    })?;
-    if REQUIRED.iter().any(|k| !declared.iter().any(|d| d == k)) {
-        return Err(Error::MissingVrsAnnotations);
-    }
+    let mut declared = DeclaredInfo::default();
+    let (_, mut line_no) = read_header_lines(&mut *reader, |line| declared.see(line))?;
+    declared.require_vrs_annotations()?;
     let write_err = |e| Error::io("writing the conflicts", e);
     if let Some(w) = conflicts.as_mut() {
         w.write_all(CONFLICTS_HEADER.as_bytes())

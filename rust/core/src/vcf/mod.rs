@@ -5,6 +5,7 @@
 //! the sink, and reports progress. At most a few chunks are in flight, so memory stays flat
 //! whatever the input size.
 
+mod check;
 mod ingest;
 mod io;
 pub(crate) mod record;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
 
+pub use self::check::check_vcf;
 pub use self::ingest::{ingest_annotated_vcf, IngestSummary, CONFLICTS_HEADER};
 pub use self::io::{count_records, Compression, Input, Output};
 use self::io::{open_input, OutputFile};
@@ -218,6 +220,14 @@ struct ChunkResult {
     errors: u64,
 }
 
+/// A BGZF input without its end-of-file block, found at its end (`line`: the one after it).
+fn truncated_bgzf(line: u64) -> Error {
+    invalid(
+        line,
+        "the bgzip input is truncated (it lacks the BGZF end-of-file block)",
+    )
+}
+
 /// Reader thread: whole lines, about `CHUNK_BYTES` at a time.
 fn read_chunks(
     mut reader: Box<dyn BufRead + Send>,
@@ -241,10 +251,7 @@ fn read_chunks(
         }
         let last = data.len() < CHUNK_BYTES;
         if last && truncated_bgzf {
-            let _ = tx.send(Err(invalid(
-                line_no + 1,
-                "the bgzip input is truncated (it lacks the BGZF end-of-file block)",
-            )));
+            let _ = tx.send(Err(self::truncated_bgzf(line_no + 1)));
             return;
         }
         if data.is_empty() {
@@ -263,6 +270,32 @@ fn read_chunks(
         }
         seq += 1;
     }
+}
+
+/// The columns of a data line (without its line ending), None for a blank line; the error of a
+/// line that cannot be a record. The annotator and [`check_vcf`] share it, so that a check
+/// before a run refuses exactly what the run would.
+fn record_columns(line: &[u8], line_no: u64) -> Result<Option<Columns>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if line.starts_with(b"#") {
+        return Err(invalid(line_no, "a header line after the #CHROM line"));
+    }
+    let cols = Columns::split(line).map_err(|found| {
+        invalid(
+            line_no,
+            format!("expected at least 8 tab-separated columns (CHROM POS ID REF ALT QUAL FILTER INFO), found {found}"),
+        )
+    })?;
+    let pos = cols.get(line, 1);
+    if pos.is_empty() || !pos.iter().all(u8::is_ascii_digit) {
+        return Err(invalid(
+            line_no,
+            format!("POS {:?} is not a number", String::from_utf8_lossy(pos)),
+        ));
+    }
+    Ok(Some(cols))
 }
 
 /// Records between two looks at the stop flag: a stopped run must not finish whole chunks of
@@ -289,28 +322,13 @@ fn annotate_chunk(
             [l @ .., b'\n'] => (l, b"\n"),
             l => (l, b"\n"),
         };
-        if line.iter().all(u8::is_ascii_whitespace) {
+        let Some(cols) = record_columns(line, this_line)? else {
             continue;
-        }
-        if line.starts_with(b"#") {
-            return Err(invalid(this_line, "a header line after the #CHROM line"));
-        }
-        let cols = Columns::split(line).map_err(|found| {
-            invalid(
-                this_line,
-                format!("expected at least 8 tab-separated columns (CHROM POS ID REF ALT QUAL FILTER INFO), found {found}"),
-            )
-        })?;
+        };
         if out.records.is_multiple_of(STOP_CHECK_EVERY) && stop.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
         let pos = cols.get(line, 1);
-        if pos.is_empty() || !pos.iter().all(u8::is_ascii_digit) {
-            return Err(invalid(
-                this_line,
-                format!("POS {:?} is not a number", String::from_utf8_lossy(pos)),
-            ));
-        }
         out.records += 1;
         let outcome =
             annotator.annotate(cols.get(line, 0), pos, cols.get(line, 3), cols.get(line, 4))?;
