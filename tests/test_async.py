@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from async_service import (
@@ -45,6 +46,16 @@ from async_service import (
 from celery import Celery
 
 GARBAGE = b"this is not a VCF at all\nsecond line\n"
+
+
+def late_failure(vectors: Path) -> bytes:
+    """An annotated VCF whose structure passes the check at submission but whose line 21 the
+    ingestion refuses (a VRS field without one value per allele): a failure found in the run."""
+    text = (vectors / "expected_attrs.vcf").read_text()
+    return re.sub(r"VRS_Starts=[^;]*", "VRS_Starts=x", text, count=1).encode()
+
+
+LATE_LINE = 21
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -224,21 +235,33 @@ class TestMain:
                 "run_id": "no-such-run",
                 "status": "NOT_FOUND",
                 "status_message": "Run not found",
+                "error": "Run no-such-run not found",
+                "error_code": "NOT_FOUND",
             }
             assert r.elapsed.total_seconds() < 0.5
 
     def test_unsafe_run_ids_are_refused(self, main: Stack, vectors):
         vcf = vectors / "input.vcf"
         before = main.files()
-        for bad in ("../x", "a" * 129, "a b", "x/y", "run.1"):
+        # A final newline passed a `$`-anchored check and then broke the Location header.
+        for bad in ("../x", "a" * 129, "a b", "x/y", "run.1", "abc\n", "abc\r\n", "é"):
             r = main.api.put_vcf(vcf, run_async=True, run_id=bad)
             assert r.status_code == 400, (bad, r.text)
-            assert "run_id" in r.json()["error"]
+            assert r.json()["error_code"] == "INVALID_RUN_ID" and "run_id" in r.json()["error"]
             r = main.api.client.put(
                 "/variations", params={"run_async": "true", "run_id": bad}, json=[]
             )
             assert r.status_code == 400, (bad, r.text)
+            # Every endpoint taking a run id checks it the same way (one with a '/' cannot
+            # reach them: it names another route).
+            for method, path in (("GET", "/vcf"), ("DELETE", "/vcf"), ("GET", "/variations")):
+                if "/" in bad:
+                    continue
+                r = main.api.client.request(method, f"{path}/{quote(bad, safe='')}")
+                assert r.status_code == 400, (method, path, bad, r.text)
+                assert r.json()["error_code"] == "INVALID_RUN_ID"
         assert main.files() == before
+        assert "Traceback" not in main.api.text()
         # The longest safe id is fine.
         longest = "b" * 128
         main.api.submit(vcf, run_id=longest)
@@ -246,18 +269,23 @@ class TestMain:
         assert r.status_code == 200
 
     def test_failed_run_answers_500_with_the_reason(self, main: Stack, rdb, vectors):
-        run_id = main.api.submit(GARBAGE, filename="garbage.vcf", run_id="garbage-1")
+        bad = late_failure(vectors)
+        sync = main.api.put_vcf(bad, "/annotated_vcf")
+        assert sync.status_code == 400, sync.text
+        run_id = main.api.submit(bad, "/annotated_vcf", run_id="garbage-1")
         wait_status(rdb, run_id, ("failed",))
         assert main.files(run_id) == []
         # Failed and not yet collected: the id is still in use.
         r = main.api.put_vcf(vectors / "input.vcf", run_async=True, run_id=run_id)
         assert r.status_code == 400 and r.json()["error"] == in_use(run_id, "FAILURE"), r.text
+        assert r.json()["error_code"] == "RUN_ID_IN_USE"
 
         r, _ = poll_until_done(main.api, run_id)
-        error = failure(r, 500, "RUN_FAILURE")
-        assert "line 1" in error and "not a vcf" in error.lower(), error
+        # AnyVar's failure status code, with the specific code and line of the sync answer.
+        assert r.status_code == 500 and r.json() == sync.json(), r.text
+        assert r.json()["error_code"] == "INVALID_VCF" and r.json()["line"] == LATE_LINE
         # A failure stays readable (not single-use either).
-        failure(main.api.client.get(f"/vcf/{run_id}"), 500, "RUN_FAILURE")
+        failure(main.api.client.get(f"/vcf/{run_id}"), 500, "INVALID_VCF")
         # Collected: the id can be used again.
         main.api.submit(vectors / "input.vcf", run_id=run_id)
         r, _ = poll_until_done(main.api, run_id)
@@ -285,7 +313,7 @@ class TestMain:
         r = main.api.client.delete(f"/vcf/{run_id}")
         assert r.status_code == 200, r.text
         assert main.files(run_id) == []
-        failure(main.api.client.get(f"/vcf/{run_id}"), 500, "RUN_CANCELLED")
+        failure(main.api.client.get(f"/vcf/{run_id}"), 410, "RUN_CANCELLED")
         # A cancelled run's id is free again.
         main.api.submit(vectors / "input.vcf", run_id=run_id)
         r, _ = poll_until_done(main.api, run_id)
@@ -296,11 +324,11 @@ class TestMain:
         assert r.status_code == 404, r.text
         assert r.json()["status"] == "NOT_FOUND"
 
-    def test_failure_status_code_is_configurable(self, main: Stack, main_alt):
-        run_id = main_alt.submit(GARBAGE, filename="garbage.vcf")
+    def test_failure_status_code_is_configurable(self, main: Stack, main_alt, vectors):
+        run_id = main_alt.submit(late_failure(vectors), "/annotated_vcf")
         r, _ = poll_until_done(main_alt, run_id)
-        error = failure(r, 200, "RUN_FAILURE")
-        assert "line 1" in error and "not a vcf" in error.lower(), error
+        error = failure(r, 200, "INVALID_VCF")
+        assert f"line {LATE_LINE}" in error and r.json()["line"] == LATE_LINE, error
         assert r.headers["content-type"].startswith("application/json")
 
     def test_retry_after_counts_records_of_gzip_uploads(self, main: Stack, main_alt, vectors):
@@ -340,10 +368,12 @@ class TestMain:
         assert r.status_code == 200, r.text
         assert r.json() == sync.json()
 
-        # Missing VRS fields: the run fails saying which.
-        run_id = main.api.submit(vectors / "input.vcf", "/annotated_vcf")
-        r, _ = poll_until_done(main.api, run_id)
-        assert "Required VRS annotations are missing" in failure(r, 500, "RUN_FAILURE")
+        # Missing VRS fields: refused at submission, as the synchronous call refuses them.
+        sync = main.api.put_vcf(vectors / "input.vcf", "/annotated_vcf")
+        r = main.api.put_vcf(vectors / "input.vcf", "/annotated_vcf", run_async=True)
+        assert r.status_code == sync.status_code == 400, r.text
+        assert r.json() == sync.json()
+        assert "Required VRS annotations are missing" in failure(r, 400, "MISSING_VRS_ANNOTATIONS")
 
     def test_variations_async(self, main: Stack):
         requests = [
@@ -382,11 +412,14 @@ def test_async_not_configured_is_400(tmp_path, vector_seqrepo_uri, vectors):
         for endpoint in ("/vcf", "/annotated_vcf"):
             r = api.put_vcf(vectors / "expected_attrs.vcf", endpoint, run_async=True)
             assert r.status_code == 400, r.text
-            assert r.json()["error"] == ASYNC_MISSING
+            # AnyVar's text, then the setting that is missing
+            assert r.json()["error"] == f"{ASYNC_MISSING}: ANYVAR_VCF_ASYNC_WORK_DIR is not set"
+            assert r.json()["error_code"] == "ASYNC_NOT_CONFIGURED"
         r = api.client.put(
             "/variations", params={"run_async": "true"}, json=[{"definition": "chr1-11-A-G"}]
         )
-        assert r.status_code == 400 and r.json()["error"] == ASYNC_MISSING, r.text
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == f"{ASYNC_MISSING}: ANYVAR_VCF_ASYNC_WORK_DIR is not set"
         assert api.put_vcf(vectors / "input.vcf").status_code == 200  # sync still works
     finally:
         api.stop()
@@ -460,14 +493,14 @@ class TestQueue:
         assert r.status_code == 200, r.text
         assert r.json()["run_id"] == queued
         assert queue.files(queued) == [], "the cancelled run's upload remains"
-        failure(api.client.get(f"/vcf/{queued}"), 500, "RUN_CANCELLED")
+        failure(api.client.get(f"/vcf/{queued}"), 410, "RUN_CANCELLED")
 
         start = time.monotonic()
         r = api.client.delete(f"/vcf/{running}")
         assert r.status_code == 200, r.text
         done, _ = poll_until_done(api, running, timeout=10)
         assert time.monotonic() - start < 3, "the running run did not stop promptly"
-        failure(done, 500, "RUN_CANCELLED")
+        failure(done, 410, "RUN_CANCELLED")
         wait_for(lambda: queue.files(running) == [], 5, "the cancelled run's files to go")
 
         # The worker is free again, and the cancelled queued run never started.
@@ -477,8 +510,8 @@ class TestQueue:
         record = run_record(rdb, queued)
         assert record["status"] == "cancelled" and "started_at" not in record, record
         assert queue.files(queued) == []
-        failure(api.client.get(f"/vcf/{queued}"), 500, "RUN_CANCELLED")
-        failure(api.client.get(f"/vcf/{running}"), 500, "RUN_CANCELLED")
+        failure(api.client.get(f"/vcf/{queued}"), 410, "RUN_CANCELLED")
+        failure(api.client.get(f"/vcf/{running}"), 410, "RUN_CANCELLED")
 
     def test_id_of_a_cancelled_queued_run_can_be_reused(
         self, queue: Stack, rdb, long_vcf, small_vcf, tmp_path
@@ -490,7 +523,7 @@ class TestQueue:
         api.submit(small_vcf, run_id="reuse-1")
         assert api.client.delete("/vcf/reuse-1").status_code == 200
         assert api.client.delete(f"/vcf/{busy}").status_code == 200
-        failure(poll_until_done(api, busy, timeout=10)[0], 500, "RUN_CANCELLED")
+        failure(poll_until_done(api, busy, timeout=10)[0], 410, "RUN_CANCELLED")
 
         api.submit(small_vcf, run_id="reuse-1")
         r, _ = poll_until_done(api, "reuse-1", timeout=20)
@@ -510,7 +543,7 @@ class TestQueue:
         assert queue.api.client.delete(f"/vcf/{run_id}").status_code == 200
         done, _ = poll_until_done(queue.api, run_id, timeout=60)
         took = time.monotonic() - start
-        failure(done, 500, "RUN_CANCELLED")
+        failure(done, 410, "RUN_CANCELLED")
         assert took < 3, f"the run went on for {took:.1f}s after it was cancelled"
 
     def test_lost_pool_process_fails_the_run(self, queue: Stack, rdb, long_vcf):
@@ -636,7 +669,7 @@ class TestRequeue:
         finally:
             os.kill(pid, signal.SIGKILL)
         r, _ = poll_until_done(stack.api, run_id, timeout=15)
-        failure(r, 500, "RUN_CANCELLED")
+        failure(r, 410, "RUN_CANCELLED")
         wait_for(lambda: stack.files(run_id) == [], 5, "the cancelled run's files to go")
 
 
@@ -681,7 +714,7 @@ def test_queued_run_cancelled_with_no_worker_never_runs(tmp_path, rdb, data, sma
         r, _ = poll_until_done(stack.api, other, timeout=30)
         assert r.status_code == 200, r.text
         assert "started_at" not in run_record(rdb, run_id)
-        failure(stack.api.client.get(f"/vcf/{run_id}"), 500, "RUN_CANCELLED")
+        failure(stack.api.client.get(f"/vcf/{run_id}"), 410, "RUN_CANCELLED")
         assert stack.files(run_id) == []
         assert worker.alive()
 

@@ -285,3 +285,52 @@ def test_demo(tmp_path):
     with_ids = [r for r in records if any(vrs_ids(r) or [])]
     assert len(with_ids) > 1800
     assert all("VRS_Starts" in info_of(r) for r in with_ids)
+
+
+def progress_screen(args: list[str | Path], tmp_path: Path) -> str:
+    """What the CLI writes to a terminal on stderr (a real pseudo-terminal), as text."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import ANYVAR_CLI
+
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(
+        [ANYVAR_CLI, *map(str, args)], stderr=terminal, stdout=subprocess.DEVNULL, cwd=tmp_path
+    ) as proc:
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 1 << 16)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=120) == 0
+    os.close(controller)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("suffix", [".vcf", ".vcf.gz"])
+def test_progress_line_counts_records_and_ends_done_at_100(
+    synthetic, synthetic_fasta_uri, tmp_path, suffix
+):
+    """The share is of records (counted first), not of compressed bytes read, and the line
+    ends on the ``done`` phase at 100 % with the run's record count."""
+    src = synthetic[1]
+    if suffix == ".vcf.gz":
+        src = tmp_path / "in.vcf.gz"
+        pysam.tabix_compress(str(synthetic[1]), str(src))
+    records = len(data_lines(synthetic[1]))
+    screen = progress_screen(
+        ["annotate", src, "--output", tmp_path / "out.vcf", "--dataproxy-uri", synthetic_fasta_uri],
+        tmp_path,
+    )
+    states = [s.strip() for s in screen.replace("\r\n", "\n").split("\r") if s.strip()]
+    last = states[-1].splitlines()[0]
+    assert re.match(rf"done\s+{records:,} records\s.*100\.0%$", last), states
+    assert all(s.split()[0] in ("annotating", "done") for s in states), states
+    assert f"annotated {records:,} records" in screen

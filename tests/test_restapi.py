@@ -407,7 +407,11 @@ def test_unknown_object_is_404(vectors_server: Server) -> None:
     missing = "ga4gh:VA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     r = vectors_server.client.get(f"/object/{missing}")
     assert r.status_code == 404
-    assert r.json() == {"detail": f"VRS Object {missing} not found"}
+    assert r.json() == {
+        "detail": f"VRS Object {missing} not found",
+        "error": f"VRS Object {missing} not found",
+        "error_code": "NOT_FOUND",
+    }
 
 
 def test_search_by_region(vectors_server: Server, vectors: Path) -> None:
@@ -806,7 +810,11 @@ def test_post_variation_looks_up_without_registering(
     before = synthetic_server.counts()
     r = synthetic_server.client.post("/variation", json={"definition": unregistered})
     assert r.status_code == 404
-    assert r.json() == {"detail": f"VRS Object {unregistered_id} not found"}
+    assert r.json() == {
+        "detail": f"VRS Object {unregistered_id} not found",
+        "error": f"VRS Object {unregistered_id} not found",
+        "error_code": "NOT_FOUND",
+    }
     assert synthetic_server.client.get(f"/object/{unregistered_id}").status_code == 404
     assert synthetic_server.counts() == before
 
@@ -977,7 +985,8 @@ def test_run_async_without_async_is_400(vectors_server: Server, vectors: Path) -
     for endpoint in ("/vcf", "/annotated_vcf"):
         r = put_vcf(vectors_server, vectors / "input.vcf", endpoint=endpoint, run_async=True)
         assert r.status_code == 400, (endpoint, r.text)
-        assert r.json()["error"] == ASYNC_MISSING
+        assert r.json()["error"].startswith(ASYNC_MISSING + ": "), r.text
+        assert r.json()["error_code"] == "ASYNC_NOT_CONFIGURED"
     assert vectors_server.leftovers() == []
 
 

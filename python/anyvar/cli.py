@@ -7,28 +7,59 @@ import sys
 import time
 from pathlib import Path
 
+from anyvar import _core
 from anyvar.annotation import annotate_vcf
+from anyvar.config import get_settings
 from anyvar.exceptions import AnyVarError, SequenceSourceError, VcfFormatError
 
 
 class ProgressBar:
-    """One self-rewriting line on stderr: records, records/s, share of input bytes read."""
+    """One self-rewriting line on stderr: the phase, records, records/s and the share of the
+    input's records done (counted before the run; compressed bytes read would run ahead of the
+    records, and a gzip input gives no uncompressed size up front)."""
 
-    def __init__(self) -> None:
+    def __init__(self, total_records: int | None, stream=sys.stderr) -> None:
         self.started = time.monotonic()
+        self.total = total_records
+        self.stream = stream
+        self.records = 0
 
-    def __call__(self, records: int, bytes_read: int, total: int | None) -> None:
+    def _write(self, phase: str, records: int) -> None:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        share = f"  {100 * bytes_read / total:5.1f}%" if total else ""
-        sys.stderr.write(f"\r{records:>14,} records  {records / elapsed:>12,.0f} records/s{share}")
-        sys.stderr.flush()
+        share = f"  {100 * min(records, self.total) / self.total:5.1f}%" if self.total else ""
+        self.stream.write(
+            f"\r{phase:<10} {records:>14,} records  {records / elapsed:>12,.0f} records/s{share}"
+        )
+        self.stream.flush()
 
-    def close(self) -> None:
-        sys.stderr.write("\n")
+    def __call__(self, records: int, *_: object) -> None:
+        self.records = records
+        self._write("annotating", records)
+
+    def close(self, records: int | None) -> None:
+        """Ends the line: ``done`` with the run's record count, or where a failed run stopped."""
+        if records is not None:
+            self._write("done", records)
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _count_for_progress(path: str) -> int | None:
+    """The input's records, for the progress line's share (one extra decompressing pass, paid
+    only when the line is shown); None for stdin or an input the run will reject anyway."""
+    if path == "-":
+        return None
+    try:
+        return _core.check_vcf(path, get_settings().annotation_threads())
+    except (AnyVarError, OSError, ValueError):
+        return None
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    bar = ProgressBar() if sys.stderr.isatty() and not args.quiet else None
+    bar = None
+    if sys.stderr.isatty() and not args.quiet:
+        bar = ProgressBar(_count_for_progress(args.input))
+    summary = None
     try:
         summary = annotate_vcf(
             args.input,
@@ -45,7 +76,7 @@ def _annotate(args: argparse.Namespace) -> int:
         )
     finally:
         if bar:
-            bar.close()
+            bar.close(summary["records"] if summary else None)
     if not args.quiet:
         rate = summary["records"] / max(summary["seconds"], 1e-9)
         print(

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     )
     """For ``Retry-After``: identifiers one worker computes per second (measured: several
     hundred thousand; the estimate errs on the slow side)."""
+    queued_warning_seconds: float = Field(default=30, gt=0, alias="ANYVAR_QUEUED_WARNING_SECONDS")
+    """A run queued this long while no live worker consumes its queue says so when polled."""
     celery_task_default_queue: str = Field(default="anyvar_q", alias="CELERY_TASK_DEFAULT_QUEUE")
     celery_event_queue_prefix: str = Field(default="anyvar_ev", alias="CELERY_EVENT_QUEUE_PREFIX")
     celery_timezone: str = Field(default="UTC", alias="CELERY_TIMEZONE")
@@ -89,15 +91,19 @@ class Settings(BaseSettings):
         default=False, alias="CELERY_WORKER_SEND_TASK_EVENTS"
     )
 
-    def async_enabled(self) -> bool:
-        """Async runs need the shared work directory and Celery installed."""
+    def async_missing(self) -> str | None:
+        """What async runs lack, in words naming the setting or package; None when they
+        have the shared work directory and Celery."""
         if self.vcf_async_work_dir is None:
-            return False
+            return "ANYVAR_VCF_ASYNC_WORK_DIR is not set"
         try:
             import celery  # noqa: F401
         except ImportError:
-            return False
-        return True
+            return "Celery is not installed (pip install 'anyvar[queueing]')"
+        return None
+
+    def async_enabled(self) -> bool:
+        return self.async_missing() is None
 
     def auth_tokens(self) -> set[str]:
         return {t.strip() for t in self.auth_token_list.split(",") if t.strip()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -48,9 +49,13 @@ class Registry:
         wait_for_storage: bool,
         threads: int | None = None,
         progress=None,
+        storing: Callable[[int, int], None] | None = None,
     ) -> AnnotationSummary:
         """Annotates and registers every computed allele. With ``wait_for_storage=False`` the
-        registration finishes in the background after this returns (errors are logged)."""
+        registration finishes in the background after this returns (errors are logged).
+        ``storing``, with ``wait_for_storage``, is called when the annotation is done and then
+        a few times a second with (rows stored, rows to store) until the alleles are durable;
+        an exception it raises is re-raised here once the registration has finished."""
         summary = annotate_vcf(
             input_path,
             output_path,
@@ -63,10 +68,14 @@ class Registry:
             threads=threads,
             progress=progress,
             storage=self.storage,
-            wait_for_storage=wait_for_storage,
+            wait_for_storage=wait_for_storage and storing is None,
         )
         pending = summary.pop("pending", None)  # type: ignore[misc]
-        if pending is not None:
+        if storing is not None:
+            storing(0, 0)
+            if pending is not None:
+                summary["stored"] = self._wait_reporting(pending, storing)
+        elif pending is not None:
             # Not a daemon: an exiting interpreter waits for it instead of dropping the alleles.
             thread = threading.Thread(
                 target=self._finish_registration, args=(pending,), name="anyvar-register"
@@ -74,6 +83,34 @@ class Registry:
             self.finishing.add(thread)
             thread.start()
         return summary
+
+    @staticmethod
+    def _wait_reporting(
+        pending: _core.PendingRegistration, storing: Callable[[int, int], None]
+    ) -> int:
+        """Waits for ``pending`` on a thread of its own, so that this thread stays in Python
+        (signals, such as Celery's soft time limit, are handled here) and reports progress."""
+        outcome: list[Any] = []
+        waiter = threading.Thread(
+            target=lambda: outcome.append(_call(pending.wait)), name="anyvar-register"
+        )
+        waiter.start()
+        raised: BaseException | None = None
+        while waiter.is_alive():
+            # What is raised meanwhile (the callback's cancel, a time limit's signal) waits
+            # until the alleles are stored: a registration is never cut short.
+            try:
+                waiter.join(0.25)
+                if raised is None:
+                    storing(*pending.progress())
+            except BaseException as e:
+                raised = raised or e
+        if raised is not None:
+            raise raised
+        value = outcome[0]
+        if isinstance(value, BaseException):
+            raise value
+        return value
 
     def _finish_registration(self, pending: _core.PendingRegistration) -> None:
         try:
@@ -114,6 +151,14 @@ class Registry:
     def register(self, alleles: list[_core.Allele]) -> None:
         if self.storage is not None:
             self.storage.put(alleles)
+
+
+def _call(f: Callable[[], Any]) -> Any:
+    """``f()``, or the exception it raised (to hand a thread's outcome to another)."""
+    try:
+        return f()
+    except BaseException as e:
+        return e
 
 
 class VariationRequest(BaseModel):

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from anyvar.config import available_cores, get_settings
 from anyvar.exceptions import AnyVarError, VcfFormatError
-from anyvar.queueing import workdir
+from anyvar.queueing import valid_run_id, workdir
 from anyvar.queueing.runs import RunStore
 from anyvar.registry import Registry, VariationRequest, translate_and_register
 
@@ -152,11 +152,66 @@ class RegisterVariationsRequest(BaseModel):
     input_file_path: str
 
 
+class Progress:
+    """Reports a run's phase and progress to its record a few times a second, and stops the
+    run (``RunCancelled``) once it is being cancelled."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.last = 0.0
+        self.records_done = 0
+        self.in_storing = False
+
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < 0.25:
+            return False
+        self.last = now
+        return True
+
+    def _check_cancelled(self) -> None:
+        if self.store.status(self.run_id) == "cancelling":
+            raise RunCancelled
+
+    def records(self, records: int, *_: object) -> None:
+        """Annotation: records done (the core's progress callback; its last call, whether due
+        or not, has the run's record count)."""
+        self.records_done = records
+        if self._due():
+            self.store.update(self.run_id, done=records)
+            self._check_cancelled()
+
+    def storing(self, stored: int, rows: int) -> None:
+        """Registration: rows (locations and alleles new to the database) committed."""
+        if not self.in_storing:
+            # Called first when every record is annotated.
+            self.in_storing = True
+            self.store.update(
+                self.run_id, phase="storing", stored=0, to_store=0, done=self.records_done
+            )
+        else:
+            self.store.update(self.run_id, stored=stored, to_store=rows)
+        self._check_cancelled()
+
+
+def _failure(e: BaseException) -> dict[str, object]:
+    """What a failed run's record says: the error, its code, and the line for bad input."""
+    if isinstance(e, VcfFormatError):
+        return {"error": f"Invalid VCF: {e}", "error_code": "INVALID_VCF", "line": e.line}
+    return {"error": str(e) or type(e).__name__, "error_code": "RUN_FAILURE"}
+
+
 def _run(task, kind: str, input_file_path: str, work) -> str | None:
     """Runs ``work(input, output, progress)`` as run ``task.request.id`` and records the
     outcome: the run's state, the output path, or the error and its code."""
     run_id = task.request.id
     store = run_store()
+    if not valid_run_id(run_id):
+        # Published by another client with an id we would never have accepted: it names
+        # files and keys, so it is refused outright.
+        workdir.remove(input_file_path)
+        log.warning("refused a task with an invalid run id %r", run_id)
+        return None
     if store.get(run_id) is None:
         # Published by another client (AnyVar's task name and arguments): record it here.
         store.reserve(run_id, {"kind": kind, "input": input_file_path})
@@ -170,20 +225,12 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         return None
     work_dir = settings.vcf_async_work_dir or Path(input_file_path).parent.parent
     output = workdir.new_path(work_dir, run_id, "output")
-    store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0)
-    last_check = [0.0]
-
-    def progress(records: int, *_: object) -> None:
-        now = time.monotonic()
-        if now - last_check[0] < 0.25:
-            return
-        last_check[0] = now
-        store.update(run_id, done=records)
-        if store.status(run_id) == "cancelling":
-            raise RunCancelled
-
+    store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0, phase="annotating")
+    progress = Progress(store, run_id)
     try:
         work(Path(input_file_path), output, progress)
+        if store.status(run_id) == "cancelling":
+            raise RunCancelled  # cancelled while its last alleles were being stored
     except RunCancelled:
         workdir.remove(input_file_path, output)
         store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
@@ -200,13 +247,13 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
     except (AnyVarError, OSError, ValueError) as e:
         # Bad input or an unusable source: the run fails with the reason, the worker goes on.
         workdir.remove(input_file_path, output)
-        message = f"Invalid VCF: {e}" if isinstance(e, VcfFormatError) else str(e)
-        store.finish(run_id, "failed", error=message, error_code="RUN_FAILURE")
-        log.warning("run %s failed: %s", run_id, message)
+        failure = _failure(e)
+        store.finish(run_id, "failed", **failure)
+        log.warning("run %s failed: %s", run_id, failure["error"])
         return None
     except BaseException as e:
         workdir.remove(input_file_path, output)
-        store.finish(run_id, "failed", error=str(e) or type(e).__name__, error_code="RUN_FAILURE")
+        store.finish(run_id, "failed", **_failure(e))
         raise
     workdir.remove(input_file_path)
     store.finish(run_id, "succeeded", output=output)
@@ -218,7 +265,7 @@ def annotate_vcf(self, **kwargs) -> str | None:
     """Annotate and register an uploaded VCF (AnyVar's task name and keyword arguments)."""
     request = AnnotateVcfRequest(**kwargs)
 
-    def work(input_path: Path, output: Path, progress) -> None:
+    def work(input_path: Path, output: Path, progress: Progress) -> None:
         registry().annotate(
             input_path,
             output,
@@ -229,7 +276,8 @@ def annotate_vcf(self, **kwargs) -> str | None:
             compression=request.output_compression,
             wait_for_storage=True,
             threads=annotation_threads(),
-            progress=progress,
+            progress=progress.records,
+            storing=progress.storing if registry().storage is not None else None,
         )
 
     return _run(self, "vcf", request.input_file_path, work)
@@ -241,7 +289,8 @@ def ingest_annotated_vcf(self, **kwargs) -> str | None:
     validation) or a JSON summary."""
     request = IngestRequest(**kwargs)
 
-    def work(input_path: Path, output: Path, progress) -> None:
+    def work(input_path: Path, output: Path, progress: Progress) -> None:
+        progress.storing(0, 0)  # annotated already: the core reads and registers in one pass
         conflicts = output if request.require_validation else None
         summary = registry().ingest(input_path, assembly=request.assembly, conflicts=conflicts)
         if conflicts is None:
@@ -256,12 +305,12 @@ def register_variations(self, **kwargs) -> str | None:
     of answers, in order."""
     request = RegisterVariationsRequest(**kwargs)
 
-    def work(input_path: Path, output: Path, progress) -> None:
+    def work(input_path: Path, output: Path, progress: Progress) -> None:
         requests = [VariationRequest(**r) for r in json.loads(input_path.read_text())]
         answers = []
         for i, r in enumerate(requests):
             answers.append(translate_and_register(registry(), r))
-            progress(i + 1)
+            progress.records(i + 1)
         output.write_text(json.dumps(answers))
 
     return _run(self, "variations", request.input_file_path, work)

@@ -7,16 +7,21 @@ paths and small metadata live here: files stay in the shared work directory.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 ACTIVE = ("queued", "running", "cancelling")
 FINISHED = ("succeeded", "failed")
+STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
+PHASES = ("queued", "annotating", "storing", "done")
+"""Where a run is: waiting for a worker, annotating records, storing alleles, finished (with
+any outcome)."""
+INDEX = "anyvar:runs"
+"""Sorted set of run ids by submission time, for listing runs (members of expired runs are
+dropped when a listing finds them gone)."""
 # What AnyVar (Celery) calls each state in its "run id in use" message.
 CELERY_NAMES = {
     "queued": "PENDING",
@@ -26,8 +31,9 @@ CELERY_NAMES = {
     "failed": "FAILURE",
 }
 
-# Takes the id unless a run holds it: active, or finished and not yet collected. Returns
-# {1, old input, old output} (the caller removes a replaced run's files) or {0, status}.
+# Takes the id unless a run holds it: active, or finished and not yet collected, and lists it
+# in the index. KEYS: record, index; ARGV: ttl, submission time, run id, field/value pairs.
+# Returns {1, old input, old output} (the caller removes a replaced run's files) or {0, status}.
 _RESERVE = """
 local key = KEYS[1]
 local status = redis.call('HGET', key, 'status')
@@ -42,8 +48,9 @@ if status then
 end
 local old = redis.call('HMGET', key, 'input', 'output')
 redis.call('DEL', key)
-redis.call('HSET', key, unpack(ARGV, 2))
+redis.call('HSET', key, unpack(ARGV, 4))
 redis.call('EXPIRE', key, tonumber(ARGV[1]))
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
 return {1, old[1] or '', old[2] or ''}
 """
 
@@ -98,11 +105,12 @@ class RunStore:
 
     def reserve(self, run_id: str, fields: dict[str, Any]) -> tuple[str, str]:
         """Records a queued run; returns the files of the run it replaced (or empty strings)."""
-        record = {"status": "queued", "submitted_at": f"{time.time():.3f}", **fields}
-        args: list[Any] = [self.active_ttl]
+        now = time.time()
+        record = {"status": "queued", "phase": "queued", "submitted_at": f"{now:.3f}", **fields}
+        args: list[Any] = [self.active_ttl, f"{now:.3f}", run_id]
         for k, v in record.items():
             args += [k, "" if v is None else str(v)]
-        result = self.client.eval(_RESERVE, 1, self.key(run_id), *args)
+        result = self.client.eval(_RESERVE, 2, self.key(run_id), INDEX, *args)
         if result[0] == 0:
             raise RunIdInUse(run_id, result[1])
         return result[1], result[2]
@@ -118,12 +126,14 @@ class RunStore:
         )
 
     def finish(self, run_id: str, status: str, **fields: Any) -> None:
-        """Records the outcome; the record then lives ``result_expires`` seconds."""
+        """Records the outcome (any outcome ends the run's phases); the record then lives
+        ``result_expires`` seconds."""
         pipe = self.client.pipeline()
         pipe.hset(
             self.key(run_id),
             mapping={
                 "status": status,
+                "phase": "done",
                 "finished_at": f"{time.time():.3f}",
                 **{k: "" if v is None else str(v) for k, v in fields.items()},
             },
@@ -133,3 +143,41 @@ class RunStore:
 
     def status(self, run_id: str) -> str | None:
         return self.client.hget(self.key(run_id), "status")
+
+    def list(
+        self, states: tuple[str, ...] | None, limit: int, after: tuple[float, str] | None
+    ) -> tuple[list[tuple[str, dict[str, str]]], tuple[float, str] | None]:
+        """Runs newest first (only those in ``states``), at most ``limit``, after the run at
+        position ``after`` (submission time, id); returns them and the position of the last one
+        when more may follow. Index entries whose record expired are dropped on the way."""
+        found: list[tuple[float, str, dict[str, str]]] = []
+        batch = max(limit + 1, 100)
+        while len(found) <= limit:
+            top = "+inf" if after is None else repr(after[0])
+            raw = self.client.zrevrangebyscore(
+                INDEX, top, "-inf", start=0, num=batch, withscores=True
+            )
+            # Entries of the same time as ``after`` come in descending id order: those up to
+            # ``after`` itself were on earlier pages.
+            entries = [(m, t) for m, t in raw if after is None or t < after[0] or m < after[1]]
+            if not entries:
+                break
+            pipe = self.client.pipeline()
+            for member, _ in entries:
+                pipe.hgetall(self.key(member))
+            gone = []
+            for (member, score), record in zip(entries, pipe.execute(), strict=True):
+                if not record:
+                    gone.append(member)
+                elif states is None or record.get("status") in states:
+                    found.append((score, member, record))
+            if gone:
+                self.client.zrem(INDEX, *gone)
+            after = (entries[-1][1], entries[-1][0])
+            if len(raw) < batch:
+                break  # the index is exhausted
+        page = [(member, record) for _, member, record in found[:limit]]
+        if len(found) > limit:
+            score, member, _ = found[limit - 1]
+            return page, (score, member)
+        return page, None

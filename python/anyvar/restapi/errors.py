@@ -9,13 +9,20 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anyvar.exceptions import SequenceSourceError, StorageError, TranslationError, VcfFormatError
+from anyvar.exceptions import (
+    RequiredAnnotationsError,
+    SequenceSourceError,
+    StorageError,
+    TranslationError,
+    VcfFormatError,
+)
 
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, error: str, error_code: str | None = None, **extra) -> JSONResponse:
+def error_response(status: int, error: str, error_code: str, **extra) -> JSONResponse:
     return JSONResponse(
         status_code=status, content={"error": error, "error_code": error_code, **extra}
     )
@@ -37,12 +44,26 @@ def describe_invalid(errors: list[dict]) -> str:
 class ApiError(Exception):
     """Raised by handlers for an error response with AnyVar's exact text."""
 
-    def __init__(self, status: int, error: str, error_code: str | None = None) -> None:
+    def __init__(self, status: int, error: str, error_code: str) -> None:
         super().__init__(error)
         self.status, self.error, self.error_code = status, error, error_code
 
 
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own answers (unknown route, wrong method): its ``detail`` plus ours.
+        detail = e.detail if isinstance(e.detail, str) else "HTTP error"
+        response = error_response(
+            e.status_code, detail, HTTP_CODES.get(e.status_code, "HTTP_ERROR"), detail=e.detail
+        )
+        for k, v in (e.headers or {}).items():
+            response.headers[k] = v
+        return response
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, e: ApiError) -> JSONResponse:
         return error_response(e.status, e.error, e.error_code)
@@ -55,6 +76,10 @@ def install(app: FastAPI) -> None:
         return error_response(
             422, describe_invalid(errors), "INVALID_REQUEST", detail=jsonable_encoder(errors)
         )
+
+    @app.exception_handler(RequiredAnnotationsError)
+    async def _not_annotated(_: Request, e: RequiredAnnotationsError) -> JSONResponse:
+        return error_response(400, str(e), "MISSING_VRS_ANNOTATIONS")
 
     @app.exception_handler(VcfFormatError)
     async def _bad_vcf(_: Request, e: VcfFormatError) -> JSONResponse:

@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -26,31 +27,54 @@ MEDIA_TYPES = {
 }
 
 
+def _redacted(url: str) -> str:
+    """A URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def connect(state) -> None:
     """At start-up, when async runs are configured: the Celery app and the run store (so the
-    first submission pays nothing extra). Celery is imported only then."""
-    if state.settings.async_enabled():
-        from anyvar.queueing import celery_worker
+    first submission pays nothing extra), both reached once so that a dead broker stops the
+    start with its setting named. Celery is imported only then."""
+    settings: Settings = state.settings
+    state.runs = state.celery = None
+    if not settings.async_enabled():
+        return
+    from anyvar.queueing import celery_worker
 
-        state.runs = celery_worker.run_store()
-        state.runs.client.ping()
-        state.celery = celery_worker
-    else:
-        state.runs = state.celery = None
+    try:
+        with celery_worker.celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+    except Exception as e:
+        url = _redacted(settings.celery_broker_url)
+        raise OSError(f"cannot reach the broker at CELERY_BROKER_URL={url}: {e}") from None
+    store = celery_worker.run_store()
+    try:
+        store.client.ping()
+    except Exception as e:
+        url = _redacted(settings.celery_backend_url)
+        raise OSError(f"cannot reach the run store at CELERY_BACKEND_URL={url}: {e}") from None
+    state.runs, state.celery = store, celery_worker
 
 
 def _queueing(request: Request):
     state = request.app.state
     if getattr(state, "runs", None) is None:
-        raise ApiError(400, ASYNC_MISSING)
+        missing = state.settings.async_missing() or "the API started without them"
+        raise ApiError(400, f"{ASYNC_MISSING}: {missing}", "ASYNC_NOT_CONFIGURED")
     return state.runs, state.celery
 
 
-def _check_run_id(run_id: str | None) -> str:
-    from anyvar.queueing.runs import RUN_ID
+def check_run_id(run_id: str) -> str:
+    """The one check of a run id a client gives (submit, poll, cancel): it names Redis keys,
+    files and the Location header."""
+    from anyvar.queueing import valid_run_id
 
-    run_id = run_id or str(uuid.uuid4())
-    if not RUN_ID.match(run_id):
+    if not valid_run_id(run_id):
         raise ApiError(
             400,
             "Invalid run_id: use 1 to 128 letters, digits, '-' or '_'",
@@ -59,11 +83,18 @@ def _check_run_id(run_id: str | None) -> str:
     return run_id
 
 
-def _count(path: Path) -> int | None:
-    try:
-        return _core.count_records(str(path))
-    except Exception:
-        return None  # not a VCF: the run will fail and say why
+def not_found(run_id: str) -> JSONResponse:
+    """AnyVar's 404 for an unknown (or expired) run, with the error fields of every error."""
+    return JSONResponse(
+        status_code=404,
+        content={
+            "run_id": run_id,
+            "status": "NOT_FOUND",
+            "status_message": "Run not found",
+            "error": f"Run {run_id} not found",
+            "error_code": "NOT_FOUND",
+        },
+    )
 
 
 async def submit(
@@ -86,16 +117,31 @@ async def submit(
 
     store, celery = _queueing(request)
     settings: Settings = request.app.state.settings
-    run_id = _check_run_id(run_id)
+    run_id = check_run_id(run_id or str(uuid.uuid4()))
     try:
         await run_in_threadpool(store.check_available, run_id)
     except RunIdInUse as e:
-        raise ApiError(400, str(e)) from None
-    input_path = workdir.new_path(settings.vcf_async_work_dir, run_id, "input")
+        raise ApiError(400, str(e), "RUN_ID_IN_USE") from None
+    work_dir = settings.vcf_async_work_dir
+    try:
+        input_path = workdir.new_path(work_dir, run_id, "input")
+    except OSError as e:
+        raise ApiError(
+            503,
+            f"The work directory ANYVAR_VCF_ASYNC_WORK_DIR={work_dir} is not usable: {e}",
+            "WORK_DIR_ERROR",
+        ) from None
     try:
         if upload is not None:
             await run_in_threadpool(_copy, upload, input_path)
-            total = await run_in_threadpool(_count, input_path)
+            # The whole file is read here (decompressed, every line checked as the run will):
+            # bad input is a 400 now, with the line, as on the sync path, not a failed run.
+            total = await run_in_threadpool(
+                _core.check_vcf,
+                str(input_path),
+                settings.annotation_threads(),
+                kind == "annotated_vcf",
+            )
         else:
             input_path.write_bytes(body or b"")
             total = None
@@ -108,7 +154,7 @@ async def submit(
         old_input, old_output = await run_in_threadpool(store.reserve, run_id, fields)
     except RunIdInUse as e:
         input_path.unlink(missing_ok=True)
-        raise ApiError(400, str(e)) from None
+        raise ApiError(400, str(e), "RUN_ID_IN_USE") from None
     except BaseException:
         input_path.unlink(missing_ok=True)
         raise
@@ -158,6 +204,23 @@ def _celery_failure(celery, run_id: str) -> tuple[str, str] | None:
     return text, code
 
 
+WORKER_CHECK_SECONDS = 5.0
+"""How long the answer of a worker check is reused: a ping costs a second's wait."""
+
+
+def _queue_has_worker(state, queue: str) -> bool:
+    """Whether a live worker consumes ``queue`` (Celery's ``inspect().active_queues()``,
+    answered by every worker within a second); cached a few seconds."""
+    cached = getattr(state, "worker_check", None)
+    now = time.monotonic()
+    if cached and cached[0] == queue and now - cached[1] < WORKER_CHECK_SECONDS:
+        return cached[2]
+    answers = state.celery.celery_app.control.inspect(timeout=1.0).active_queues() or {}
+    live = any(q.get("name") == queue for queues in answers.values() for q in queues or ())
+    state.worker_check = (queue, now, live)
+    return live
+
+
 def _retry_after(run: dict[str, str], settings: Settings) -> int:
     total = int(run.get("total") or 0)
     done = int(run.get("done") or 0)
@@ -168,38 +231,80 @@ def _retry_after(run: dict[str, str], settings: Settings) -> int:
     return max(1, math.ceil(max(total - done, 0) / max(rate, 1)))
 
 
+def _percent(done: int, total: int) -> float | None:
+    return round(100 * min(done, total) / total, 1) if total else None
+
+
+def describe(run_id: str, run: dict[str, str]) -> dict[str, Any]:
+    """A run as the poll and the run list show it. ``state`` is queued, running, succeeded,
+    failed or cancelled; ``phase`` is queued, annotating, storing or done, and
+    ``phase_percent`` its own progress (records annotated, or rows stored); ``percent`` is the
+    share of the input's records annotated (100 once storing starts)."""
+    status = run.get("status", "")
+    phase = run.get("phase") or ("done" if status in ("succeeded", "failed", "cancelled") else "")
+    total = int(run.get("total") or 0)
+    done = int(run.get("done") or 0)
+    if phase == "done":
+        percent = phase_percent = 100.0 if status == "succeeded" else _percent(done, total)
+    elif phase == "storing":
+        rows = int(run.get("to_store") or 0)
+        percent, phase_percent = 100.0, _percent(int(run.get("stored") or 0), rows) or 0.0
+    elif phase == "annotating":
+        percent = phase_percent = _percent(done, total)
+    else:
+        percent = phase_percent = 0.0
+    return {
+        "run_id": run_id,
+        "kind": run.get("kind") or None,
+        "state": "running" if status == "cancelling" else status,
+        "phase": phase or None,
+        "phase_percent": phase_percent,
+        "percent": percent,
+        "records_done": done,
+        "records_total": total or None,
+        "submitted_at": _iso(run.get("submitted_at")),
+        "started_at": _iso(run.get("started_at")),
+        "finished_at": _iso(run.get("finished_at")),
+        "error": run.get("error") or None,
+        "error_code": run.get("error_code") or None,
+    }
+
+
 async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
-    """202 while queued or running, the result when done, the failure with its code."""
+    """The one rule of a poll's status code: 202 while queued or running (with progress);
+    200 with the result once it succeeded; 404 for an unknown or expired run; 410 for a run the
+    client cancelled (or whose result was removed): nothing went wrong on the server; and
+    ``ANYVAR_VCF_ASYNC_FAILURE_STATUS_CODE`` (AnyVar's, default 500) for a failed run, with
+    its ``error_code`` (INVALID_VCF with ``line``, TIME_LIMIT_EXCEEDED, WORKER_LOST_ERROR,
+    RUN_FAILURE)."""
+    check_run_id(run_id)
     store, celery = _queueing(request)
     settings: Settings = request.app.state.settings
     run = await run_in_threadpool(store.get, run_id)
     if run is None:
-        return JSONResponse(
-            status_code=404,
-            content={"run_id": run_id, "status": "NOT_FOUND", "status_message": "Run not found"},
-        )
+        return not_found(run_id)
     status = run["status"]
     if status in ("queued", "running", "cancelling"):
         failure = await run_in_threadpool(_celery_failure, celery, run_id)
         if failure is None:
-            total = int(run.get("total") or 0)
-            done = int(run.get("done") or 0)
+            body = {
+                **describe(run_id, run),
+                "status": "PENDING",
+                "status_message": f"Run not completed. Check status at {location_prefix}/{run_id}",
+            }
+            waited = time.time() - float(run.get("submitted_at") or time.time())
+            if status == "queued" and waited > settings.queued_warning_seconds:
+                queue = settings.celery_task_default_queue
+                if not await run_in_threadpool(_queue_has_worker, request.app.state, queue):
+                    body["warning"] = (
+                        f"Queued for {waited:.0f} s and no live worker consumes the queue "
+                        f"{queue!r}: start one (celery -A anyvar.queueing.celery_worker:celery_app"
+                        " worker)"
+                    )
             return JSONResponse(
                 status_code=202,
                 headers={"Retry-After": str(_retry_after(run, settings))},
-                content={
-                    "run_id": run_id,
-                    "status": "PENDING",
-                    "status_message": (
-                        f"Run not completed. Check status at {location_prefix}/{run_id}"
-                    ),
-                    "state": "queued" if status == "queued" else "running",
-                    "records_done": done,
-                    "records_total": total or None,
-                    "percent": round(100 * done / total, 1) if total else None,
-                    "submitted_at": _iso(run.get("submitted_at")),
-                    "started_at": _iso(run.get("started_at")),
-                },
+                content=body,
             )
         from anyvar.queueing import workdir
 
@@ -216,27 +321,40 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
             media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
             filename=f"{run_id}.{suffix}",
         )
+    if status == "cancelled":
+        return gone(run_id, "CANCELLED", "Run was cancelled", "RUN_CANCELLED")
     if status == "succeeded":
-        error, code = "The run's result is no longer available", "RUN_FAILURE"
-    else:
-        error, code = run.get("error") or "Run failed", run.get("error_code") or "RUN_FAILURE"
-    return error_response(settings.vcf_async_failure_status_code, error, code)
+        return gone(run_id, "SUCCESS", "The run's result is no longer available", "RESULT_GONE")
+    error, code = run.get("error") or "Run failed", run.get("error_code") or "RUN_FAILURE"
+    extra = {"line": int(run["line"])} if run.get("line") else {}
+    return error_response(settings.vcf_async_failure_status_code, error, code, **extra)
+
+
+def gone(run_id: str, status: str, message: str, code: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=410,
+        content={
+            "run_id": run_id,
+            "status": status,
+            "status_message": message,
+            "error": message,
+            "error_code": code,
+        },
+    )
 
 
 async def cancel(request: Request, run_id: str) -> JSONResponse:
     """Cancels a run: a queued one never starts, a running one stops at its next progress
-    report, a finished one loses its files. Later polls say it was cancelled."""
+    report, a finished one loses its files. Later polls say it was cancelled (410)."""
     from anyvar.queueing import workdir
 
+    check_run_id(run_id)
     store, _ = _queueing(request)
     found = await run_in_threadpool(
         store.transition, run_id, "cancelled", ("queued", "succeeded", "failed")
     )
     if found == "":
-        return JSONResponse(
-            status_code=404,
-            content={"run_id": run_id, "status": "NOT_FOUND", "status_message": "Run not found"},
-        )
+        return not_found(run_id)
     if found == "running":
         await run_in_threadpool(store.transition, run_id, "cancelling", ("running",))
         message = "Run is being cancelled"
@@ -244,7 +362,11 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
         run = await run_in_threadpool(store.get, run_id) or {}
         workdir.remove(run.get("input"), run.get("output"))
         await run_in_threadpool(
-            store.update, run_id, error="Run was cancelled", error_code="RUN_CANCELLED"
+            store.update,
+            run_id,
+            phase="done",
+            error="Run was cancelled",
+            error_code="RUN_CANCELLED",
         )
         # No Celery revoke: workers would remember the id and discard a later run reusing it;
         # the task itself skips a run that is no longer queued.
@@ -252,6 +374,32 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
     return JSONResponse(
         status_code=200,
         content={"run_id": run_id, "status": "CANCELLED", "status_message": message},
+    )
+
+
+LIST_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+async def list_runs(
+    request: Request, state: str | None, limit: int, page_token: str | None
+) -> JSONResponse:
+    """Runs, newest first, a page at a time; ``next_page_token`` continues the listing."""
+    store, _ = _queueing(request)
+    after = None
+    if page_token:
+        try:
+            score, _, member = page_token.partition(":")
+            after = (float(score), check_run_id(member))
+        except (ValueError, ApiError):
+            raise ApiError(422, f"Invalid page_token {page_token!r}", "INVALID_REQUEST") from None
+    # "running" includes runs being cancelled, as their state says.
+    states = ("running", "cancelling") if state == "running" else (state,) if state else None
+    found, last = await run_in_threadpool(store.list, states, limit, after)
+    return JSONResponse(
+        {
+            "runs": [describe(run_id, run) for run_id, run in found],
+            "next_page_token": f"{last[0]!r}:{last[1]}" if last else None,
+        }
     )
 
 

@@ -18,7 +18,11 @@ router = APIRouter(tags=["VRS Objects"])
 
 
 def not_found(object_id: str) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": f"VRS Object {object_id} not found"})
+    """AnyVar's 404 body (``detail``) with the error fields of every other error."""
+    message = f"VRS Object {object_id} not found"
+    return JSONResponse(
+        status_code=404, content={"detail": message, "error": message, "error_code": "NOT_FOUND"}
+    )
 
 
 @router.put("/variation", operation_id="register_variation")

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from anyvar.exceptions import RequiredAnnotationsError
 from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep
+from anyvar.restapi.schemas import RunList, RunProgress, RunStatusResponse, errors
 
 router = APIRouter(tags=["VCF Operations"])
 
@@ -59,18 +60,49 @@ def download_name(upload_name: str | None, bgzip: bool) -> str:
     return f"{stem}.vrs.vcf" + (".gz" if bgzip else "")
 
 
-@router.put("/vcf", operation_id="annotate_vcf", response_model=None)
+VCF_FILE = {"content": {"text/x-vcf": {}, "application/gzip": {}}}
+RunIdQuery = Annotated[
+    str | None,
+    Query(
+        description="Id for an async run (1 to 128 letters, digits, '-' or '_'); default a "
+        "new UUID. Reusable once the previous run's result was fetched."
+    ),
+]
+RunIdPath = Annotated[str, PathParam(description="The run's id, as in the 202's Location header")]
+
+
+@router.put(
+    "/vcf",
+    operation_id="annotate_vcf",
+    response_model=None,
+    responses={
+        200: {**VCF_FILE, "description": "The annotated VCF (sync)"},
+        202: {
+            "model": RunStatusResponse,
+            "description": "Async run submitted; headers Location (poll it) and Retry-After",
+        },
+        **errors(400, 422, 503, 507),
+    },
+)
 async def annotate_vcf(
     request: Request,
     registry: RegistryDep,
     vcf: Annotated[UploadFile, File(description="VCF to register and annotate")],
-    for_ref: bool = True,
-    allow_async_write: bool = False,
+    for_ref: Annotated[bool, Query(description="Also compute the REF allele's id")] = True,
+    allow_async_write: Annotated[
+        bool, Query(description="Answer before the alleles are stored (sync only)")
+    ] = False,
     assembly: AssemblyQuery = "GRCh38",
-    add_vrs_attributes: bool = False,
-    run_async: bool = False,
-    run_id: str | None = None,
-    require_validation: bool = True,
+    add_vrs_attributes: Annotated[
+        bool, Query(description="Also write VRS_Starts, VRS_Ends, VRS_States, …")
+    ] = False,
+    run_async: Annotated[
+        bool, Query(description="Answer 202 at once and run on a Celery worker")
+    ] = False,
+    run_id: RunIdQuery = None,
+    require_validation: Annotated[
+        bool, Query(description="A REF that does not match the reference gets VRS_Error")
+    ] = True,
     output_compression: Annotated[
         Literal["none", "bgzip"], Query(description="none: plain VCF; bgzip: BGZF-compressed")
     ] = "none",
@@ -161,8 +193,6 @@ async def ingest_annotated_vcf(
             registry.ingest, in_path, assembly=assembly, conflicts=conflicts
         )
         body = stream_then_forget(conflicts) if conflicts else None
-    except RequiredAnnotationsError as e:
-        raise runs.ApiError(400, str(e)) from None
     finally:
         in_path.unlink(missing_ok=True)
         if conflicts:
@@ -176,14 +206,67 @@ async def ingest_annotated_vcf(
     )
 
 
-@router.get("/vcf/{run_id}", operation_id="get_vcf_run", response_model=None)
-async def get_vcf_run(request: Request, run_id: str):
+@router.get(
+    "/vcf/{run_id}",
+    operation_id="get_vcf_run",
+    response_model=None,
+    responses={
+        200: {
+            "content": {**VCF_FILE["content"], "text/csv": {}, "application/json": {}},
+            "description": "The result: annotated VCF, or the conflicts CSV (or JSON summary) "
+            "of /annotated_vcf",
+        },
+        202: {"model": RunProgress, "description": "Queued or running; header Retry-After"},
+        **errors(400, 404, 410, 500),
+    },
+)
+async def get_vcf_run(request: Request, run_id: RunIdPath):
     """The result of an asynchronous run: 202 while it runs, then the annotated VCF (or the
-    conflicts CSV of ``/annotated_vcf``), or the failure."""
+    conflicts CSV of ``/annotated_vcf``), 410 once cancelled, or the failure with the status
+    code ``ANYVAR_VCF_ASYNC_FAILURE_STATUS_CODE``."""
     return await runs.poll(request, run_id)
 
 
-@router.delete("/vcf/{run_id}", operation_id="cancel_vcf_run")
-async def cancel_vcf_run(request: Request, run_id: str) -> JSONResponse:
+@router.delete(
+    "/vcf/{run_id}",
+    operation_id="cancel_vcf_run",
+    responses={200: {"model": RunStatusResponse}, **errors(400, 404)},
+)
+async def cancel_vcf_run(request: Request, run_id: RunIdPath) -> JSONResponse:
     """Cancel an asynchronous run and remove its files."""
     return await runs.cancel(request, run_id)
+
+
+StateQuery = Annotated[
+    Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
+    Query(description="Only runs in this state"),
+]
+LimitQuery = Annotated[int, Query(ge=1, le=500, description="Runs per page")]
+PageQuery = Annotated[str | None, Query(description="next_page_token of the previous page")]
+
+
+@router.get(
+    "/runs",
+    operation_id="list_runs",
+    tags=["Runs"],
+    response_model=RunList,
+    responses=errors(400, 422),
+)
+async def list_runs(
+    request: Request, state: StateQuery = None, limit: LimitQuery = 50, page_token: PageQuery = None
+) -> JSONResponse:
+    """Asynchronous runs, newest first, with their state, phase and progress."""
+    return await runs.list_runs(request, state, limit, page_token)
+
+
+@router.get(
+    "/vcf",
+    operation_id="list_vcf_runs",
+    response_model=RunList,
+    responses=errors(400, 422),
+)
+async def list_vcf_runs(
+    request: Request, state: StateQuery = None, limit: LimitQuery = 50, page_token: PageQuery = None
+) -> JSONResponse:
+    """The same list as ``GET /runs``."""
+    return await runs.list_runs(request, state, limit, page_token)
