@@ -55,6 +55,7 @@ def annotate_vcf(
     sink: Callable[[list[tuple]], object] | None = None,
     storage: Storage | None = None,
     wait_for_storage: bool = True,
+    range: Range | None = None,
 ) -> dict[str, object]: ...
 def allele_ids(
     source: SequenceSource,
@@ -76,4 +77,13 @@ def ingest_annotated_vcf(
     conflicts: str | None = None,
 ) -> dict[str, int]: ...
 def count_records(input: str, threads: int = 1) -> int: ...
-def check_vcf(input: str, threads: int = 1, annotated: bool = False) -> int: ...
+
+Range = tuple[int, int, int | None, bool]
+"""Lines of a VCF: (offset or BGZF virtual position, first line, lines or None, header)."""
+
+def check_vcf(
+    input: str, threads: int = 1, annotated: bool = False, chunk_records: int = 0
+) -> tuple[int, list[Range]]: ...
+def join_parts(
+    parts: list[str], output: str, *, compression: str, tabix: bool = False, threads: int = 1
+) -> None: ...

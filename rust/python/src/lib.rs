@@ -13,7 +13,7 @@ use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
-    self, AnnotateOptions, Annotator, Compression, Input, Output, RecordOptions,
+    self, AnnotateOptions, Annotator, Compression, Input, Output, Range, RecordOptions,
 };
 use anyvar_core::Error;
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -282,7 +282,7 @@ impl vcf::AlleleSink for PySink {
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None, storage=None, wait_for_storage=true))]
+#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None, storage=None, wait_for_storage=true, range=None))]
 fn annotate_vcf(
     py: Python<'_>,
     source: &SequenceSource,
@@ -300,6 +300,7 @@ fn annotate_vcf(
     sink: Option<Py<PyAny>>,
     storage: Option<&Storage>,
     wait_for_storage: bool,
+    range: Option<RangeTuple>,
 ) -> PyResult<Py<PyDict>> {
     if sink.is_some() && storage.is_some() {
         return Err(PyValueError::new_err(
@@ -317,6 +318,12 @@ fn annotate_vcf(
         compression: compression.parse::<Compression>().map_err(to_py)?,
         tabix,
         producer,
+        range: range.map(|(offset, first_line, lines, header)| Range {
+            offset,
+            first_line,
+            lines,
+            header,
+        }),
     };
     let input = input.map_or(Input::Stdin, Input::Path);
     let output = output.map_or(Output::Stdout, Output::Path);
@@ -558,13 +565,46 @@ fn count_records(py: Python<'_>, input: PathBuf, threads: usize) -> PyResult<u64
         .map_err(to_py)
 }
 
+/// A range of a VCF's lines as Python sees it: (offset, first line, lines or None, header).
+type RangeTuple = (u64, u64, Option<u64>, bool);
+
 /// Checks a whole plain, gzip or bgzip VCF as the annotator reads it (header, every data
-/// line's structure; not the reference) and returns its number of records; `annotated`: also
-/// that it declares the VRS fields ingestion needs.
+/// line's structure; not the reference); `annotated`: also that it declares the VRS fields
+/// ingestion needs. Returns the number of records and, with `chunk_records`, the ranges to
+/// cut it into (empty when it is one chunk or cannot be cut).
 #[pyfunction]
-#[pyo3(signature = (input, threads=1, annotated=false))]
-fn check_vcf(py: Python<'_>, input: PathBuf, threads: usize, annotated: bool) -> PyResult<u64> {
-    py.detach(|| vcf::check_vcf(&Input::Path(input), threads, annotated))
+#[pyo3(signature = (input, threads=1, annotated=false, chunk_records=0))]
+fn check_vcf(
+    py: Python<'_>,
+    input: PathBuf,
+    threads: usize,
+    annotated: bool,
+    chunk_records: u64,
+) -> PyResult<(u64, Vec<RangeTuple>)> {
+    let checked = py
+        .detach(|| vcf::check_vcf(&Input::Path(input), threads, annotated, chunk_records))
+        .map_err(to_py)?;
+    let ranges = checked
+        .ranges
+        .into_iter()
+        .map(|r| (r.offset, r.first_line, r.lines, r.header))
+        .collect();
+    Ok((checked.records, ranges))
+}
+
+/// Joins the plain parts of a run's ranges, in order, into the output one run would write.
+#[pyfunction]
+#[pyo3(signature = (parts, output, *, compression, tabix=false, threads=1))]
+fn join_parts(
+    py: Python<'_>,
+    parts: Vec<PathBuf>,
+    output: PathBuf,
+    compression: &str,
+    tabix: bool,
+    threads: usize,
+) -> PyResult<()> {
+    let compression = compression.parse::<Compression>().map_err(to_py)?;
+    py.detach(|| vcf::join_parts(&parts, &output, compression, tabix, threads))
         .map_err(to_py)
 }
 
@@ -581,5 +621,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(count_records, m)?)?;
     m.add_function(wrap_pyfunction!(check_vcf, m)?)?;
+    m.add_function(wrap_pyfunction!(join_parts, m)?)?;
     Ok(())
 }

@@ -79,7 +79,7 @@ const BGZF_EOF: [u8; 28] = [
     0, 0, 0, 0, 0, 0, 0,
 ];
 
-fn lacks_bgzf_eof(path: &Path) -> bool {
+pub(crate) fn lacks_bgzf_eof(path: &Path) -> bool {
     let mut tail = [0u8; 28];
     let Ok(mut f) = File::open(path) else {
         return false;

@@ -8,6 +8,7 @@
 mod check;
 mod ingest;
 mod io;
+mod range;
 pub(crate) mod record;
 
 use std::collections::BTreeMap;
@@ -18,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
 
-pub use self::check::check_vcf;
+pub use self::check::{check_vcf, Checked};
 pub use self::ingest::{ingest_annotated_vcf, IngestSummary, CONFLICTS_HEADER};
 pub use self::io::{count_records, Compression, Input, Output};
 use self::io::{open_input, OutputFile};
+pub use self::range::{join_parts, Range};
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
 pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
 use crate::allele::Allele;
@@ -45,6 +47,8 @@ pub struct AnnotateOptions {
     pub tabix: bool,
     /// Implementation and version named in the header bracket (`AnyVar version=…`).
     pub producer: String,
+    /// Annotate only these lines of the input (one chunk of a run spread over workers).
+    pub range: Option<Range>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -387,8 +391,23 @@ pub fn annotate_vcf(
     let truncated_bgzf = opened.truncated_bgzf;
     let mut reader = opened.reader;
     let (header, header_lines) = read_header(&mut *reader, options)?;
+    let (reader, first_line, truncated_bgzf) = match (&options.range, input) {
+        (None, _) => (reader, header_lines, truncated_bgzf),
+        (Some(range), Input::Path(path)) => (
+            self::range::open_range(path, range, threads)?,
+            range.first_line - 1,
+            truncated_bgzf && range.lines.is_none(),
+        ),
+        (Some(_), Input::Stdin) => {
+            return Err(Error::InvalidArgument(
+                "a range of standard input cannot be read".into(),
+            ))
+        }
+    };
     let mut out = OutputFile::create(output, options.compression, threads, options.tabix)?;
-    out.write_all(&header)?;
+    if options.range.as_ref().is_none_or(|r| r.header) {
+        out.write_all(&header)?;
+    }
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -410,7 +429,7 @@ pub fn annotate_vcf(
     // not hold the caller; it ends by itself at its next send.
     let reader_thread = std::thread::Builder::new()
         .name("anyvar-read".into())
-        .spawn(move || read_chunks(reader, truncated_bgzf, header_lines, chunk_tx))
+        .spawn(move || read_chunks(reader, truncated_bgzf, first_line, chunk_tx))
         .map_err(|e| Error::io("cannot start the reader thread", e))?;
 
     // Set when the run stops early, so chunks already on the pool stop too.
