@@ -65,6 +65,7 @@ def annotate_vcf(
     sink: Callable[[AlleleBatch], None] | None = None,
     storage: _core.Storage | None = None,
     wait_for_storage: bool = True,
+    range: _core.Range | None = None,
 ) -> AnnotationSummary:
     """Annotate ``input`` (plain, gzip or bgzip VCF; ``-`` for stdin) into ``output``.
 
@@ -73,6 +74,8 @@ def annotate_vcf(
     and is re-raised here. ``sink`` receives every computed allele in input order, in batches;
     ``storage`` registers them instead (on a loader thread of the core; with
     ``wait_for_storage=False`` the summary's ``pending`` handle finishes that later).
+    ``range`` (from ``_core.check_vcf``) annotates only those lines of ``input``: a chunk of a
+    run whose parts ``_core.join_parts`` joins into what one run writes.
     """
     source = open_sequence_source(dataproxy_uri)
     summary = _core.annotate_vcf(
@@ -91,6 +94,7 @@ def annotate_vcf(
         sink=sink,
         storage=storage,
         wait_for_storage=wait_for_storage,
+        range=range,
     )
     return AnnotationSummary(**summary)  # type: ignore[typeddict-item]
 

@@ -50,7 +50,7 @@ def _count_for_progress(path: str) -> int | None:
     if path == "-":
         return None
     try:
-        return _core.check_vcf(path, get_settings().annotation_threads())
+        return _core.check_vcf(path, get_settings().annotation_threads())[0]
     except (AnyVarError, OSError, ValueError):
         return None
 

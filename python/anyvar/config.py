@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     )
     """For ``Retry-After``: identifiers one worker computes per second (measured: several
     hundred thousand; the estimate errs on the slow side)."""
+    vcf_chunk_records: int = Field(default=2_000_000, ge=0, alias="ANYVAR_VCF_CHUNK_RECORDS")
+    """An async VCF with more records than this is cut into chunks of this many, each
+    annotated and registered by its own task on any worker (about 10-30 s of one thread's
+    work each); 0 never cuts. Plain and bgzip inputs are cut; gzip that is not BGZF is not."""
+    vcf_chunk_attempts: int = Field(default=3, ge=1, alias="ANYVAR_VCF_CHUNK_ATTEMPTS")
+    """Times a chunk is started before a run whose chunk keeps losing its worker fails."""
     queued_warning_seconds: float = Field(default=30, gt=0, alias="ANYVAR_QUEUED_WARNING_SECONDS")
     """A run queued this long while no live worker consumes its queue says so when polled."""
     celery_task_default_queue: str = Field(default="anyvar_q", alias="CELERY_TASK_DEFAULT_QUEUE")

@@ -50,12 +50,14 @@ class Registry:
         threads: int | None = None,
         progress=None,
         storing: Callable[[int, int], None] | None = None,
+        range: _core.Range | None = None,
     ) -> AnnotationSummary:
         """Annotates and registers every computed allele. With ``wait_for_storage=False`` the
         registration finishes in the background after this returns (errors are logged).
         ``storing``, with ``wait_for_storage``, is called when the annotation is done and then
         a few times a second with (rows stored, rows to store) until the alleles are durable;
-        an exception it raises is re-raised here once the registration has finished."""
+        an exception it raises is re-raised here once the registration has finished.
+        ``range``: only those lines of the input (a chunk of a run)."""
         summary = annotate_vcf(
             input_path,
             output_path,
@@ -69,6 +71,7 @@ class Registry:
             progress=progress,
             storage=self.storage,
             wait_for_storage=wait_for_storage and storing is None,
+            range=range,
         )
         pending = summary.pop("pending", None)  # type: ignore[misc]
         if storing is not None:

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from anyvar.queueing.runs import RunStore
+from anyvar.queueing.runs import ACTIVE, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,12 @@ def remove(*paths: str | Path | None) -> None:
 
 def _needed(path: Path, store: RunStore) -> bool:
     run = store.get(path.name.split(".", 1)[0])
-    if run is None or str(path) not in (run.get("input"), run.get("output")):
-        return False  # expired, unknown, or replaced by a resubmission
+    if run is None:
+        return False  # expired or unknown
+    if run["status"] in ACTIVE and run.get("input") and str(path).startswith(run["input"]):
+        return True  # the input and, beside it, the parts of its chunks
+    if str(path) not in (run.get("input"), run.get("output")):
+        return False  # a chunk's part of a finished run, or replaced by a resubmission
     if run["status"] in ("cancelled", "failed"):
         return False
     return not (run["status"] == "succeeded" and str(path) == run.get("input"))

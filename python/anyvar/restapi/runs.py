@@ -131,16 +131,19 @@ async def submit(
             f"The work directory ANYVAR_VCF_ASYNC_WORK_DIR={work_dir} is not usable: {e}",
             "WORK_DIR_ERROR",
         ) from None
+    ranges: list[_core.Range] = []
     try:
         if upload is not None:
             await run_in_threadpool(_copy, upload, input_path)
             # The whole file is read here (decompressed, every line checked as the run will):
             # bad input is a 400 now, with the line, as on the sync path, not a failed run.
-            total = await run_in_threadpool(
+            # A VCF to annotate is also cut into chunks for the workers, when it is large.
+            total, ranges = await run_in_threadpool(
                 _core.check_vcf,
                 str(input_path),
                 settings.annotation_threads(),
                 kind == "annotated_vcf",
+                settings.vcf_chunk_records if kind == "vcf" else 0,
             )
         else:
             input_path.write_bytes(body or b"")
@@ -150,6 +153,7 @@ async def submit(
             "result": result,
             "input": input_path,
             "total": total if total is not None else "",
+            "chunks": len(ranges) or "",
         }
         old_input, old_output = await run_in_threadpool(store.reserve, run_id, fields)
     except RunIdInUse as e:
@@ -163,10 +167,11 @@ async def submit(
     # mistaken for this run's outcome.
     await run_in_threadpool(celery.celery_app.AsyncResult(run_id).forget)
     await run_in_threadpool(
-        celery.celery_app.send_task,
+        celery.publish,
         task_name,
-        kwargs={"input_file_path": str(input_path), **task_kwargs},
-        task_id=run_id,
+        run_id,
+        {"input_file_path": str(input_path), **task_kwargs},
+        ranges,
     )
     ids = (total or 0) * ids_per_record
     retry_after = max(1, math.ceil(ids / settings.expected_vrs_ids_per_second))
@@ -221,9 +226,17 @@ def _queue_has_worker(state, queue: str) -> bool:
     return live
 
 
+def _summed(run: dict[str, str], field: str) -> int:
+    """A progress field: the run's own, or the sum over its chunks (``field:<i>``)."""
+    if not run.get("chunks"):
+        return int(run.get(field) or 0)
+    prefix = field + ":"
+    return sum(int(v or 0) for k, v in run.items() if k.startswith(prefix))
+
+
 def _retry_after(run: dict[str, str], settings: Settings) -> int:
     total = int(run.get("total") or 0)
-    done = int(run.get("done") or 0)
+    done = _summed(run, "done")
     started = float(run.get("started_at") or 0)
     rate = settings.expected_vrs_ids_per_second / 2  # records/s, REF and ALT ids
     if started and done:
@@ -243,12 +256,14 @@ def describe(run_id: str, run: dict[str, str]) -> dict[str, Any]:
     status = run.get("status", "")
     phase = run.get("phase") or ("done" if status in ("succeeded", "failed", "cancelled") else "")
     total = int(run.get("total") or 0)
-    done = int(run.get("done") or 0)
+    done = _summed(run, "done")
+    if run.get("chunks") and phase == "annotating" and total and done >= total:
+        phase = "storing"  # chunks store as they finish: once all are annotated, it is storing
     if phase == "done":
         percent = phase_percent = 100.0 if status == "succeeded" else _percent(done, total)
     elif phase == "storing":
-        rows = int(run.get("to_store") or 0)
-        percent, phase_percent = 100.0, _percent(int(run.get("stored") or 0), rows) or 0.0
+        rows = _summed(run, "to_store")
+        percent, phase_percent = 100.0, _percent(_summed(run, "stored"), rows) or 0.0
     elif phase == "annotating":
         percent = phase_percent = _percent(done, total)
     else:
