@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from anyvar import __version__
+from anyvar import __version__, metrics
 from anyvar.config import Settings
 from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
 from anyvar.restapi import errors, runs
+from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.routers import service_info, variations, vcf
 
 try:
@@ -51,6 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         app.state.registry = Registry.open(settings)
         runs.connect(app.state)
+        app.state.metrics.count_sync_runs(app.state.registry)
     except (AnyVarError, OSError, ValueError, RedisError) as e:
         # One clear line and a failed start, not a traceback now or on the first request.
         # Exit status 3 is also what makes gunicorn stop instead of restarting workers.
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    metrics.install(app)
     tokens = settings.auth_tokens()
     if tokens:
 
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_info.router)
     app.include_router(vcf.router)
     app.include_router(variations.router)
+    app.include_router(metrics_router.router)
     return app
 
 
