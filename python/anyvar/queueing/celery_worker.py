@@ -20,7 +20,7 @@ from celery import Celery, signals
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel
 
-from anyvar import _core
+from anyvar import _core, metrics
 from anyvar.config import available_cores, get_settings
 from anyvar.exceptions import AnyVarError, VcfFormatError
 from anyvar.queueing import valid_run_id, workdir
@@ -228,16 +228,33 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
     output = workdir.new_path(work_dir, run_id, "output")
     store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0, phase="annotating")
     progress = Progress(store, run_id)
+    started = time.monotonic()
+
+    def ended(outcome: str, summary: dict | None = None) -> None:
+        # The run's figures for GET /metrics (kept in Redis: the API renders them).
+        s = summary or {"records": progress.records_done}
+        metrics.record_run(
+            store.client,
+            kind=kind,
+            outcome=outcome,
+            seconds=time.monotonic() - started,
+            records=s.get("records", 0),
+            alleles=s.get("alleles", 0),
+            stored=s.get("stored", 0),
+        )
+
     try:
-        work(Path(input_file_path), output, progress)
+        summary = work(Path(input_file_path), output, progress)
         if store.status(run_id) == "cancelling":
             raise RunCancelled  # cancelled while its last alleles were being stored
     except RunCancelled:
         workdir.remove(input_file_path, output)
         store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        ended("cancelled")
         return None
     except SoftTimeLimitExceeded:
         workdir.remove(input_file_path, output)
+        ended("failed")
         store.finish(
             run_id,
             "failed",
@@ -250,13 +267,16 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         workdir.remove(input_file_path, output)
         failure = _failure(e)
         store.finish(run_id, "failed", **failure)
+        ended("failed")
         log.warning("run %s failed: %s", run_id, failure["error"])
         return None
     except BaseException as e:
         workdir.remove(input_file_path, output)
         store.finish(run_id, "failed", **_failure(e))
+        ended("failed")
         raise
     workdir.remove(input_file_path)
+    ended("succeeded", summary)
     store.finish(run_id, "succeeded", output=output)
     return str(output)
 
@@ -266,8 +286,8 @@ def annotate_vcf(self, **kwargs) -> str | None:
     """Annotate and register an uploaded VCF (AnyVar's task name and keyword arguments)."""
     request = AnnotateVcfRequest(**kwargs)
 
-    def work(input_path: Path, output: Path, progress: Progress) -> None:
-        registry().annotate(
+    def work(input_path: Path, output: Path, progress: Progress) -> dict:
+        return registry().annotate(
             input_path,
             output,
             assembly=request.assembly,
