@@ -232,11 +232,13 @@ fn truncated_bgzf(line: u64) -> Error {
     )
 }
 
-/// Reader thread: whole lines, about `CHUNK_BYTES` at a time.
+/// Reader thread: whole lines, about `CHUNK_BYTES` at a time, up to line `last_line` (a range
+/// of the input) or its end.
 fn read_chunks(
     mut reader: Box<dyn BufRead + Send>,
     truncated_bgzf: bool,
     mut line_no: u64,
+    last_line: Option<u64>,
     tx: crossbeam_channel::Sender<Result<Chunk>>,
 ) {
     let mut seq = 0;
@@ -244,6 +246,9 @@ fn read_chunks(
         let mut data = Vec::with_capacity(CHUNK_BYTES + 4096);
         let first_line = line_no + 1;
         while data.len() < CHUNK_BYTES {
+            if last_line.is_some_and(|last| line_no >= last) {
+                break;
+            }
             match reader.read_until(b'\n', &mut data) {
                 Ok(0) => break,
                 Ok(_) => line_no += 1,
@@ -404,6 +409,8 @@ pub fn annotate_vcf(
             ))
         }
     };
+    let last_line =
+        (options.range.as_ref()).and_then(|r| r.lines.map(|lines| r.first_line - 1 + lines));
     let mut out = OutputFile::create(output, options.compression, threads, options.tabix)?;
     if options.range.as_ref().is_none_or(|r| r.header) {
         out.write_all(&header)?;
@@ -429,7 +436,7 @@ pub fn annotate_vcf(
     // not hold the caller; it ends by itself at its next send.
     let reader_thread = std::thread::Builder::new()
         .name("anyvar-read".into())
-        .spawn(move || read_chunks(reader, truncated_bgzf, first_line, chunk_tx))
+        .spawn(move || read_chunks(reader, truncated_bgzf, first_line, last_line, chunk_tx))
         .map_err(|e| Error::io("cannot start the reader thread", e))?;
 
     // Set when the run stops early, so chunks already on the pool stop too.

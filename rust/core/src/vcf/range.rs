@@ -126,65 +126,7 @@ impl BufRead for Seekable {
     }
 }
 
-/// A reader that ends after `left` more lines.
-pub(crate) struct LineLimit<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: BufRead> LineLimit<R> {
-    pub fn new(inner: R, lines: u64) -> Self {
-        LineLimit { inner, left: lines }
-    }
-}
-
-impl<R: BufRead> Read for LineLimit<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for LineLimit<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.left == 0 {
-            return Ok(&[]);
-        }
-        let left = self.left;
-        let buf = self.inner.fill_buf()?;
-        // A buffer shorter than the lines left cannot hold the last of them: no scan.
-        if (buf.len() as u64) < left {
-            return Ok(buf);
-        }
-        let mut seen = 0;
-        for (i, &b) in buf.iter().enumerate() {
-            if b == b'\n' {
-                seen += 1;
-                if seen == left {
-                    return Ok(&buf[..=i]);
-                }
-            }
-        }
-        Ok(buf)
-    }
-
-    fn consume(&mut self, amt: usize) {
-        if let Ok(buf) = self.inner.fill_buf() {
-            // The buffer consumed from is the one just handed out: count its lines.
-            let lines = buf[..amt.min(buf.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            self.left = self.left.saturating_sub(lines);
-        }
-        self.inner.consume(amt);
-    }
-}
-
-/// The range's lines of `path`, ready to be read as the body of a VCF.
+/// `path` from the start of `range` on (the annotator stops reading at its last line).
 pub(crate) fn open_range(
     path: &Path,
     range: &Range,
@@ -199,10 +141,7 @@ pub(crate) fn open_range(
     reader
         .seek(range.offset)
         .map_err(|e| Error::io(format!("seeking in {}", path.display()), e))?;
-    Ok(match range.lines {
-        Some(lines) => Box::new(LineLimit::new(reader, lines)),
-        None => Box::new(reader),
-    })
+    Ok(Box::new(reader))
 }
 
 /// Joins the parts written for the ranges of a run, in order, into `output`: the bytes a
@@ -332,23 +271,6 @@ mod tests {
                 );
                 assert!(a == b, "bgzf in {bgzf_in}, {compression:?}, attrs {attrs}");
             }
-        }
-    }
-
-    #[test]
-    fn line_limit_stops_after_its_lines() {
-        let text = b"a\nbb\n\nccc\nd";
-        for (lines, want) in [
-            (0, ""),
-            (1, "a\n"),
-            (3, "a\nbb\n\n"),
-            (9, "a\nbb\n\nccc\nd"),
-        ] {
-            let mut out = String::new();
-            LineLimit::new(&text[..], lines)
-                .read_to_string(&mut out)
-                .unwrap();
-            assert_eq!(out, want, "{lines} lines");
         }
     }
 }
