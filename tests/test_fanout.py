@@ -88,6 +88,7 @@ def bgzip(src: Path, dst: Path) -> Path:
 
 def test_fanout_equals_one_worker_byte_for_byte(stack: Stack, data, tmp_path):
     whole_api = stack.extra[0]
+    runs = []
     inputs = {"plain": data[1], "bgzip": bgzip(data[1], tmp_path / "in.vcf.gz")}
     for name, vcf in inputs.items():
         for compression, attributes in (("none", False), ("bgzip", False), ("none", True)):
@@ -99,6 +100,7 @@ def test_fanout_equals_one_worker_byte_for_byte(stack: Stack, data, tmp_path):
             single_id = whole_api.submit(vcf, **params)
             assert run_record(redis_client(), single_id)["chunks"] == ""
             single, _ = poll_until_done(whole_api, single_id, timeout=120)
+            runs += [run_id, single_id]
             assert fanned.status_code == single.status_code == 200, fanned.text
             assert fanned.content == single.content, (name, compression, attributes)
             # Progress is summed over the chunks and never goes back.
@@ -107,8 +109,13 @@ def test_fanout_equals_one_worker_byte_for_byte(stack: Stack, data, tmp_path):
     # Chunks went to both workers.
     for worker in stack.workers:
         assert "annotate_chunk" in worker.text() and "received" in worker.text(), worker.name
-    # Results stay downloadable; no part or input outlives its run.
-    assert [f for f in stack.files() if not f.name.endswith(".output")] == []
+    # A result stays downloadable (plain output: the parts, sent one after the other) until
+    # it is deleted; then no file is left.
+    assert not [f for f in stack.files() if f.name.endswith((".input", ".partial"))]
+    for run_id in runs:
+        assert stack.api.client.get(f"/vcf/{run_id}").status_code == 200
+        assert stack.api.client.delete(f"/vcf/{run_id}").status_code == 200
+    assert stack.files() == []
 
 
 def test_all_alleles_are_retrievable_after_a_fanout(stack: Stack, data):
@@ -193,7 +200,9 @@ def test_a_chunk_whose_worker_is_killed_is_run_again(slow_stack: Stack, rdb, slo
     assert r.content == single.content
     attempts = [int(v) for k, v in run_record(rdb, run_id).items() if k.startswith("attempts:")]
     assert max(attempts) == 2 and sorted(attempts)[:-1] == [1] * (len(attempts) - 1), attempts
-    assert [f for f in slow_stack.files() if not f.name.endswith(".output")] == []
+    for api, run in ((slow_stack.api, run_id), (slow_stack.extra[0], single_id)):
+        assert api.client.delete(f"/vcf/{run}").status_code == 200
+    assert slow_stack.files() == [], "no leftover of the killed chunk either"
 
 
 @pytest.mark.parametrize("slow_stack", [{"ANYVAR_VCF_CHUNK_ATTEMPTS": "1"}], indirect=True)

@@ -341,12 +341,18 @@ def part_path(input_file_path: str, index: int) -> Path:
     return Path(f"{input_file_path}.part-{index}")
 
 
-def remove_run_files(input_file_path: str) -> None:
-    """The input, its chunks' parts and what a killed chunk left half-written (the core's
-    temporary ``.<part>.<pid>.<n>.partial``)."""
+def remove_leftovers(input_file_path: str) -> None:
+    """The input and what a killed chunk left half-written (the core's temporary
+    ``.<part>.<pid>.<n>.partial``)."""
     path = Path(input_file_path)
-    workdir.remove(path, *path.parent.glob(f"{path.name}.part-*"))
-    workdir.remove(*path.parent.glob(f".{path.name}.part-*.partial"))
+    workdir.remove(path, *path.parent.glob(f".{path.name}.part-*.partial"))
+
+
+def remove_run_files(input_file_path: str) -> None:
+    """Every file of a run spread over workers: input, leftovers and its chunks' parts."""
+    path = Path(input_file_path)
+    remove_leftovers(input_file_path)
+    workdir.remove(*path.parent.glob(f"{path.name}.part-*"))
 
 
 class ChunkProgress(Progress):
@@ -468,15 +474,26 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
     if store.status(run_id) != "running" or any(p is None for p in parts):
         _end_cancelled(store, run_id, request.input_file_path)
         return None
+    if request.output_compression == "none":
+        # Plain parts are the output as they are: the poll sends them one after the other,
+        # and the run's one serial step (copying them into one file) is not needed.
+        remove_leftovers(request.input_file_path)
+        if store.transition(run_id, "succeeded", ("running",)) != "running":
+            _end_cancelled(store, run_id, request.input_file_path)
+            return None
+        store.finish(run_id, "succeeded", parts=json.dumps(parts))
+        return None
     work_dir = settings.vcf_async_work_dir or Path(request.input_file_path).parent.parent
     output = workdir.new_path(work_dir, run_id, "output")
     store.update(run_id, output=output)
     try:
+        # The one serial step of a fanned-out run (BGZF output is compressed here): it takes
+        # every core, which the run's chunks have just given up.
         _core.join_parts(
             parts,
             str(output),
             compression=request.output_compression,
-            threads=annotation_threads(),
+            threads=available_cores(),
         )
     except (AnyVarError, OSError) as e:
         workdir.remove(output)

@@ -3,6 +3,7 @@ folders (``YYYYMMDD``), and the sweep that removes what no run needs any more.""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -31,12 +32,20 @@ def remove(*paths: str | Path | None) -> None:
             Path(p).unlink(missing_ok=True)
 
 
+def run_files(run: dict[str, str]) -> list[str]:
+    """Every file of a run's record: its input, and its output or the parts its output is made
+    of (a run spread over workers with plain output)."""
+    return [run.get("input", ""), run.get("output", ""), *json.loads(run.get("parts") or "[]")]
+
+
 def _needed(path: Path, store: RunStore) -> bool:
     run = store.get(path.name.split(".", 1)[0])
     if run is None:
         return False  # expired or unknown
     if run["status"] in ACTIVE and run.get("input") and str(path).startswith(run["input"]):
         return True  # the input and, beside it, the parts of its chunks
+    if run["status"] == "succeeded" and str(path) in json.loads(run.get("parts") or "[]"):
+        return True  # the pieces of a result, served one after the other
     if str(path) not in (run.get("input"), run.get("output")):
         return False  # a chunk's part of a finished run, or replaced by a resubmission
     if run["status"] in ("cancelled", "failed"):

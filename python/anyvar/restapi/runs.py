@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 import uuid
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
@@ -324,18 +326,20 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
         from anyvar.queueing import workdir
 
         error, code = failure
-        workdir.remove(run.get("input"), run.get("output"))
+        workdir.remove(*workdir.run_files(run))
         await run_in_threadpool(store.finish, run_id, "failed", error=error, error_code=code)
         run = {**run, "status": "failed", "error": error, "error_code": code}
         status = "failed"
     await run_in_threadpool(store.update, run_id, collected=1)
-    if status == "succeeded" and run.get("output") and Path(run["output"]).exists():
+    files = [Path(p) for p in json.loads(run.get("parts") or "[]")] or [
+        Path(p) for p in [run.get("output")] if p
+    ]
+    if status == "succeeded" and files and all(p.exists() for p in files):
         suffix = run.get("result") or "vcf"
-        return FileResponse(
-            run["output"],
-            media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
-            filename=f"{run_id}.{suffix}",
-        )
+        media_type = MEDIA_TYPES.get(suffix, "application/octet-stream")
+        if len(files) == 1:
+            return FileResponse(files[0], media_type=media_type, filename=f"{run_id}.{suffix}")
+        return _concatenated(files, media_type, f"{run_id}.{suffix}")
     if status == "cancelled":
         return gone(run_id, "CANCELLED", "Run was cancelled", "RUN_CANCELLED")
     if status == "succeeded":
@@ -343,6 +347,29 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
     error, code = run.get("error") or "Run failed", run.get("error_code") or "RUN_FAILURE"
     extra = {"line": int(run["line"])} if run.get("line") else {}
     return error_response(settings.vcf_async_failure_status_code, error, code, **extra)
+
+
+def _concatenated(files: list[Path], media_type: str, filename: str) -> StreamingResponse:
+    """A result made of parts (a run spread over workers, plain output), sent one part after
+    the other: joining them into one file first would be the run's one serial step. All are
+    opened first, so a cancel that removes them meanwhile cannot cut the answer short."""
+    handles = [p.open("rb") for p in files]
+    size = sum(os.fstat(h.fileno()).st_size for h in handles)
+
+    def chunks():
+        for handle in handles:
+            with handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(size),
+        },
+    )
 
 
 def gone(run_id: str, status: str, message: str, code: str) -> JSONResponse:
@@ -375,7 +402,7 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
         message = "Run is being cancelled"
     else:
         run = await run_in_threadpool(store.get, run_id) or {}
-        workdir.remove(run.get("input"), run.get("output"))
+        workdir.remove(*workdir.run_files(run))
         await run_in_threadpool(
             store.update,
             run_id,

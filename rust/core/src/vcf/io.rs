@@ -229,6 +229,18 @@ impl OutputFile {
         }
     }
 
+    /// Appends all of `file`. Plain output is copied file to file, which Linux does in the
+    /// kernel (`copy_file_range`) without passing the bytes through this process.
+    pub fn copy_from(&mut self, file: &mut File) -> Result<()> {
+        let r = match self.sink.as_mut().expect("not committed") {
+            Sink::Plain(w) => w.flush().and_then(|_| io::copy(file, w.get_mut())),
+            Sink::Bgzf(w) => io::copy(file, w),
+            Sink::Stdout(w) => io::copy(file, w),
+        };
+        r.map(|_| ())
+            .map_err(|e| Error::io("writing the output", e))
+    }
+
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
         let r = match self.sink.as_mut().expect("not committed") {
             Sink::Plain(w) => w.write_all(data),

@@ -160,19 +160,10 @@ pub fn join_parts(
         threads,
         tabix,
     )?;
-    let mut buf = vec![0u8; 1 << 20];
     for part in parts {
         let mut f = File::open(part)
             .map_err(|e| Error::io(format!("cannot open the part {}", part.display()), e))?;
-        loop {
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| Error::io(format!("reading the part {}", part.display()), e))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])?;
-        }
+        out.copy_from(&mut f)?;
     }
     out.commit(tabix)
 }
