@@ -146,3 +146,15 @@ def run_cli(
         cwd=cwd,
         timeout=120,
     )
+
+
+@pytest.fixture(scope="session")
+def rdb():
+    """The tests' own Redis database (async_service.REDIS_URL), flushed first and last."""
+    from async_service import redis_client
+
+    client = redis_client()
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()

@@ -37,7 +37,6 @@ from async_service import (
     library_annotation,
     make_async_data,
     poll_until_done,
-    redis_client,
     run_record,
     start_api,
     start_stack,
@@ -59,15 +58,6 @@ LATE_LINE = 21
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def rdb():
-    client = redis_client()
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,6 @@ CHUNK = 1500
 
 
 @pytest.fixture(scope="module")
-def rdb():
-    client = redis_client()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory) -> tuple[str, Path]:
     """A reference and a 7,000-record VCF over it (five chunks)."""
     fasta, vcf = generate(tmp_path_factory.mktemp("fanout-data"), records=7000, seed=33)

@@ -15,7 +15,6 @@ from async_service import (
     allele_ids,
     library_annotation,
     poll_until_done,
-    redis_client,
     start_api,
     start_stack,
     wait_for,
@@ -26,13 +25,6 @@ from test_bad_input import CASES, make_cases, medium_vcf  # noqa: F401 (a fixtur
 from anyvar.synthetic import generate
 
 PHASES = ["queued", "annotating", "storing", "done"]
-
-
-@pytest.fixture(scope="module")
-def rdb():
-    client = redis_client()
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -252,21 +252,12 @@ PageQuery = Annotated[str | None, Query(description="next_page_token of the prev
     response_model=RunList,
     responses=errors(400, 422),
 )
+@router.get(
+    "/vcf", operation_id="list_vcf_runs", response_model=RunList, responses=errors(400, 422)
+)
 async def list_runs(
     request: Request, state: StateQuery = None, limit: LimitQuery = 50, page_token: PageQuery = None
 ) -> JSONResponse:
-    """Asynchronous runs, newest first, with their state, phase and progress."""
-    return await runs.list_runs(request, state, limit, page_token)
-
-
-@router.get(
-    "/vcf",
-    operation_id="list_vcf_runs",
-    response_model=RunList,
-    responses=errors(400, 422),
-)
-async def list_vcf_runs(
-    request: Request, state: StateQuery = None, limit: LimitQuery = 50, page_token: PageQuery = None
-) -> JSONResponse:
-    """The same list as ``GET /runs``."""
+    """Asynchronous runs, newest first, with their state, phase and progress (``GET /vcf``
+    is the same list)."""
     return await runs.list_runs(request, state, limit, page_token)
