@@ -9,6 +9,8 @@ need_apt=()
 command -v bgzip >/dev/null || need_apt+=(tabix)          # seqrepo's loader calls bgzip
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+# tests/test_page.py drives it headless through Playwright (no `playwright install` download)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} from Debian" >&2
     apt-get update -qq

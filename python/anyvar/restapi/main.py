@@ -19,7 +19,7 @@ from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
 from anyvar.restapi import errors, runs
 from anyvar.restapi.routers import metrics as metrics_router
-from anyvar.restapi.routers import service_info, variations, vcf
+from anyvar.restapi.routers import page, service_info, variations, vcf
 
 try:
     from redis.exceptions import RedisError
@@ -31,7 +31,9 @@ except ImportError:  # without the queueing extra there is no Redis to fail
 
 log = logging.getLogger("anyvar.restapi")
 
-OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/"}
+# The docs' and the web page's own files: the page must load before the user enters a token.
+OPEN_PREFIXES = (page.DOCS_ASSETS + "/", page.ASSETS + "/")
 
 
 def show_our_log() -> None:
@@ -77,6 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Register and retrieve GA4GH VRS variation; annotate VCFs with VRS ids.",
         lifespan=lifespan,
+        # Served by routers/page.py from installed files: FastAPI's default pages load
+        # Swagger UI and ReDoc from a CDN and are blank offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)
@@ -86,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         @app.middleware("http")
         async def require_token(request: Request, call_next):
-            if request.url.path not in OPEN_PATHS:
+            path = request.url.path
+            if path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
                 scheme, _, token = request.headers.get("authorization", "").partition(" ")
                 valid = scheme.lower() == "bearer" and any(
                     secrets.compare_digest(token.encode(), t.encode()) for t in tokens
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vcf.router)
     app.include_router(variations.router)
     app.include_router(metrics_router.router)
+    page.install(app)  # /docs, /redoc and the web page at /
     return app
 
 
