@@ -177,7 +177,12 @@ $("more-runs").addEventListener("click", () => refreshRuns(true));
 
 async function showLookup(r) {
   if (r.ok) {
-    $("lookup-result").textContent = JSON.stringify(await r.json(), null, 2);
+    const body = await r.json();
+    $("lookup-result").textContent = JSON.stringify(body, null, 2);
+    // PUT /variation answers 200 with messages when a definition cannot be translated.
+    if (body.object === null && body.messages && body.messages.length) {
+      showError(body.messages.join("; "));
+    }
   } else {
     $("lookup-result").textContent = "";
     showError(await errorText(r));
