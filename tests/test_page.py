@@ -187,3 +187,40 @@ def test_variation_and_object_lookup(page, stack: Stack, data: AsyncData) -> Non
         "document.getElementById('error').textContent.includes('not found')", timeout=10_000
     )
     assert page.blocked == []
+
+
+def test_bearer_token(browser, stack: Stack, data: AsyncData) -> None:
+    """With ANYVAR_AUTH_TOKEN_LIST set the page and the docs still load (open paths), every
+    API call needs the token, and the page sends the one typed in its field."""
+    api = stack.add_api("api-auth", {"ANYVAR_AUTH_TOKEN_LIST": "page-secret"})
+    context = browser.new_context()
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(api.url + "/") else route.abort()
+        ),
+    )
+    page = context.new_page()
+    try:
+        page.goto(api.url + "/docs")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+        page.goto(api.url + "/")
+        page.wait_for_selector("#variation-form")
+        assert page.evaluate("typeof refreshRuns") == "function"  # page.js loaded
+        page.click("#refresh-runs")
+        page.wait_for_function(
+            "document.getElementById('error').textContent === 'Invalid token'", timeout=10_000
+        )
+        page.fill("#token", "page-secret")
+        with page.expect_response(lambda r: "/runs?" in r.url) as answer:
+            page.click("#refresh-runs")
+        assert answer.value.status == 200
+        ref = data.reference.contigs["chr2"][200]
+        page.fill("#definition", f"chr2-201-{ref}-{'G' if ref != 'G' else 'T'}")
+        page.click("#register-variation")
+        page.wait_for_function(
+            "document.getElementById('lookup-result').textContent.includes('ga4gh:VA.')",
+            timeout=10_000,
+        )
+    finally:
+        context.close()
