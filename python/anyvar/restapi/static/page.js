@@ -93,7 +93,8 @@ function watchRun(runId) {
   $("run").hidden = false;
   $("run").dataset.runId = runId;
   $("run-run-id").textContent = runId;
-  showProgress({ state: "queued", phase: "queued" });
+  let last = { state: "queued", phase: "queued" };
+  showProgress(last);
   const poll = async () => {
     if ($("run").dataset.runId !== runId) return; // another run is watched now
     let r;
@@ -105,10 +106,14 @@ function watchRun(runId) {
       return;
     }
     if (r.status === 202) {
-      showProgress(await r.json());
+      last = await r.json();
+      showProgress(last);
       pollTimer = setTimeout(poll, 500);
     } else if (r.ok) {
-      showProgress({ state: "succeeded", phase: "done", percent: 100 });
+      // The file itself carries no progress: a finished run annotated all its records.
+      const records = last.records_total ?? last.records_done;
+      showProgress({ ...last, state: "succeeded", phase: "done", percent: 100,
+                     records_done: records });
       offerDownload(await r.blob(), filename(r, `${runId}.vcf`));
       refreshRuns();
     } else {
