@@ -129,6 +129,8 @@ def test_cancel_and_run_list(page, stack: Stack, data: AsyncData) -> None:
     page.wait_for_function(
         "document.getElementById('run-state').textContent === 'running'", timeout=60_000
     )
+    # Live progress from the 202 polls: the record total is known from the submission.
+    assert page.inner_text("#run-records").endswith("/ 1500 records")
     page.click("#cancel-run")
     page.wait_for_function(
         "document.getElementById('run-state').textContent === 'cancelled'", timeout=60_000
@@ -224,3 +226,15 @@ def test_bearer_token(browser, stack: Stack, data: AsyncData) -> None:
         )
     finally:
         context.close()
+
+
+def test_bad_vcf_error_shown(page, stack: Stack, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.vcf"
+    bad.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr1\tx\n")
+    page.goto(stack.api.url + "/")
+    for run_async in (False, True):
+        page.evaluate("document.getElementById('error').hidden = true")
+        submit(page, bad, run_async=run_async)
+        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        assert page.inner_text("#error").startswith("Invalid VCF"), page.inner_text("#error")
+    assert page.locator("#download").is_hidden()
