@@ -77,6 +77,7 @@ def annotate_vcf(
     ``range`` (from ``_core.check_vcf``) annotates only those lines of ``input``: a chunk of a
     run whose parts ``_core.join_parts`` joins into what one run writes.
     """
+    get_settings().apply_limits()
     source = open_sequence_source(dataproxy_uri)
     summary = _core.annotate_vcf(
         source,

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     work each); 0 never cuts. Plain and bgzip inputs are cut; gzip that is not BGZF is not."""
     vcf_chunk_attempts: int = Field(default=3, ge=1, alias="ANYVAR_VCF_CHUNK_ATTEMPTS")
     """Times a chunk is started before a run whose chunk keeps losing its worker fails."""
+    max_line_bytes: int = Field(default=64 << 20, gt=0, alias="ANYVAR_MAX_LINE_BYTES")
+    """The longest VCF line read (bytes, decompressed): a longer one is bad input (400), found
+    before more of it than this is held in memory."""
+    max_header_bytes: int = Field(default=64 << 20, gt=0, alias="ANYVAR_MAX_HEADER_BYTES")
+    """The longest VCF header, all its lines together."""
     queued_warning_seconds: float = Field(default=30, gt=0, alias="ANYVAR_QUEUED_WARNING_SECONDS")
     """A run queued this long while no live worker consumes its queue says so when polled."""
     celery_task_default_queue: str = Field(default="anyvar_q", alias="CELERY_TASK_DEFAULT_QUEUE")
@@ -110,6 +115,12 @@ class Settings(BaseSettings):
 
     def async_enabled(self) -> bool:
         return self.async_missing() is None
+
+    def apply_limits(self) -> None:
+        """Hands the input bounds to the Rust core (they hold for every read in the process)."""
+        from anyvar import _core
+
+        _core.set_limits(self.max_line_bytes, self.max_header_bytes)
 
     def auth_tokens(self) -> set[str]:
         return {t.strip() for t in self.auth_token_list.split(",") if t.strip()}

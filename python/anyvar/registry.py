@@ -32,6 +32,7 @@ class Registry:
     @classmethod
     def open(cls, settings: Settings) -> Registry:
         """Opens the configured sequence source and storage; raises with a clear message."""
+        settings.apply_limits()
         source = open_sequence_source(settings.seqrepo_dataproxy_uri)
         storage = _core.Storage(settings.storage_uri) if settings.storage_uri else None
         return cls(source, storage)

@@ -557,12 +557,10 @@ fn ingest_annotated_vcf(
     Ok(d.unbind())
 }
 
-/// Data records of a plain, gzip or bgzip VCF (decompressed), for run-time estimates.
+/// Sets the bounds on one line and on a header for every read in this process.
 #[pyfunction]
-#[pyo3(signature = (input, threads=1))]
-fn count_records(py: Python<'_>, input: PathBuf, threads: usize) -> PyResult<u64> {
-    py.detach(|| vcf::count_records(&Input::Path(input), threads))
-        .map_err(to_py)
+fn set_limits(max_line_bytes: u64, max_header_bytes: u64) {
+    vcf::set_limits(max_line_bytes, max_header_bytes);
 }
 
 /// A range of a VCF's lines as Python sees it: (offset, first line, lines or None, header).
@@ -619,7 +617,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
     m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
-    m.add_function(wrap_pyfunction!(count_records, m)?)?;
+    m.add_function(wrap_pyfunction!(set_limits, m)?)?;
     m.add_function(wrap_pyfunction!(check_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(join_parts, m)?)?;
     Ok(())

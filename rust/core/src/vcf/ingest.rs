@@ -6,7 +6,7 @@ use std::io::Write;
 
 use super::io::{open_input, Input};
 use super::record::{invalid, Columns};
-use super::{read_error, read_header_lines, AlleleSink, Annotator, Outcome, RecordOptions};
+use super::{read_header_lines, read_line, AlleleSink, Annotator, Outcome, RecordOptions};
 use crate::allele::{identify, Allele, NormalizedAllele, State, RLE_SEQUENCE_LIMIT};
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
@@ -178,8 +178,7 @@ pub fn ingest_annotated_vcf(
     loop {
         line.clear();
         line_no += 1;
-        let n = std::io::BufRead::read_until(&mut *reader, b'\n', &mut line)
-            .map_err(|e| read_error(line_no, e))?;
+        let n = read_line(&mut *reader, &mut line, line_no)?;
         if n == 0 {
             break;
         }

@@ -8,6 +8,7 @@
 mod check;
 mod ingest;
 mod io;
+mod limits;
 mod range;
 pub(crate) mod record;
 
@@ -21,8 +22,9 @@ use crossbeam_channel::{bounded, never, select, unbounded, Receiver};
 
 pub use self::check::{check_vcf, Checked};
 pub use self::ingest::{ingest_annotated_vcf, IngestSummary, CONFLICTS_HEADER};
-pub use self::io::{count_records, Compression, Input, Output};
 use self::io::{open_input, OutputFile};
+pub use self::io::{Compression, Input, Output};
+pub use self::limits::{set_limits, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_LINE_BYTES};
 pub use self::range::{join_parts, Range};
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
 pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
@@ -127,10 +129,22 @@ fn is_old_vrs_header(line: &[u8]) -> bool {
     })
 }
 
+/// Reads one line into `buf`; a line longer than `ANYVAR_MAX_LINE_BYTES` is bad input, found
+/// before more of it than that is held.
 fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, line_no: u64) -> Result<usize> {
-    reader
-        .read_until(b'\n', buf)
-        .map_err(|e| read_error(line_no, e))
+    limits::read_line_bounded(reader, buf)
+        .map_err(|e| read_error(line_no, e))?
+        .ok_or_else(|| line_too_long(line_no))
+}
+
+fn line_too_long(line_no: u64) -> Error {
+    invalid(
+        line_no,
+        format!(
+            "the line is longer than {} bytes (ANYVAR_MAX_LINE_BYTES)",
+            limits::max_line_bytes()
+        ),
+    )
 }
 
 fn read_error(line: u64, e: std::io::Error) -> Error {
@@ -166,11 +180,22 @@ pub(crate) fn read_header_lines(
     }
     let mut line = Vec::new();
     let mut line_no = 0u64;
+    let mut header_bytes = 0u64;
     loop {
         line.clear();
         line_no += 1;
         if read_line(reader, &mut line, line_no)? == 0 {
             return Err(invalid(line_no, "the header has no #CHROM line"));
+        }
+        header_bytes += line.len() as u64;
+        if header_bytes > limits::max_header_bytes() {
+            return Err(invalid(
+                line_no,
+                format!(
+                    "the header is longer than {} bytes (ANYVAR_MAX_HEADER_BYTES)",
+                    limits::max_header_bytes()
+                ),
+            ));
         }
         if line_no == 1 && !line.starts_with(b"##fileformat=VCF") {
             return Err(not_vcf());
@@ -249,11 +274,11 @@ fn read_chunks(
             if last_line.is_some_and(|last| line_no >= last) {
                 break;
             }
-            match reader.read_until(b'\n', &mut data) {
+            match read_line(&mut *reader, &mut data, line_no + 1) {
                 Ok(0) => break,
                 Ok(_) => line_no += 1,
                 Err(e) => {
-                    let _ = tx.send(Err(read_error(line_no + 1, e)));
+                    let _ = tx.send(Err(e));
                     return;
                 }
             }
