@@ -93,3 +93,53 @@ def test_limits_are_settings(stack: Stack, vectors: Path):
     # The default bounds take the same file.
     assert stack.api.put_vcf(text).status_code == 200
     assert leftovers(stack) == []
+
+
+@pytest.fixture()
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 6 MiB tmpfs: the server's TMPDIR and work directory (mounting needs root)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("size_mb", [4, 9])
+def test_a_full_disk_is_a_507_and_leaves_nothing(
+    tmp_path, rdb, small_disk, synthetic_fasta_uri, synthetic, size_mb
+):
+    """4 MB fits on the disk but its annotated result does not; 9 MB does not fit at all.
+    Both end with 507, sync and async, with nothing left on the disk."""
+    stack = start_stack(
+        tmp_path / "stack",
+        "q_full",
+        synthetic_fasta_uri,
+        env={"TMPDIR": str(small_disk), "ANYVAR_VCF_ASYNC_WORK_DIR": str(small_disk / "work")},
+    )
+    try:
+        lines = synthetic[1].read_bytes().splitlines(keepends=True)
+        header = b"".join(line for line in lines if line.startswith(b"#"))
+        body = b"".join(line for line in lines if not line.startswith(b"#"))
+        data = header + body * (size_mb * MiB // len(body) + 1)
+        for run_async in (False, True):
+            r = stack.api.put_vcf(data, run_async=run_async)
+            if run_async and r.status_code == 202:
+                # It fit into the work dir; the run's output did not.
+                continue
+            assert r.status_code == 507, (size_mb, run_async, r.status_code, r.text[:300])
+            assert r.json()["error_code"] == "INSUFFICIENT_STORAGE"
+            left = [p for p in small_disk.rglob("*") if p.is_file()]
+            assert left == [], left
+        assert stack.api.client.get("/service-info").status_code == 200
+        assert "Traceback" not in stack.api.text()
+    finally:
+        stack.stop()

@@ -3,6 +3,7 @@ ErrorResponse); bad input is a 4xx naming the problem, a 500 only for our own fa
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from fastapi import FastAPI, Request
@@ -54,7 +55,10 @@ HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LAR
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        if isinstance(e.__cause__, OSError) and e.__cause__.errno == errno.ENOSPC:
+            # The upload did not fit while it was received (spooled to TMPDIR).
+            return await _os(request, e.__cause__)
         # Starlette's own answers (unknown route, wrong method): its ``detail`` plus ours.
         detail = e.detail if isinstance(e.detail, str) else "HTTP error"
         response = error_response(
@@ -98,6 +102,20 @@ def install(app: FastAPI) -> None:
     async def _storage(_: Request, e: StorageError) -> JSONResponse:
         log.error("storage failed: %s", e)
         return error_response(503, f"Storage unavailable: {e}", "STORAGE_ERROR")
+
+    @app.exception_handler(OSError)
+    async def _os(_: Request, e: OSError) -> JSONResponse:
+        if e.errno == errno.ENOSPC:
+            # The upload or its result did not fit: the handler that wrote it removed it.
+            log.error("disk full: %s", e)
+            return error_response(
+                507,
+                "Not enough disk space for the upload or its result (TMPDIR, or "
+                "ANYVAR_VCF_ASYNC_WORK_DIR for async runs)",
+                "INSUFFICIENT_STORAGE",
+            )
+        log.exception("unhandled error")
+        return error_response(500, "Internal server error", "INTERNAL_ERROR")
 
     @app.exception_handler(Exception)
     async def _ours(_: Request, e: Exception) -> JSONResponse:

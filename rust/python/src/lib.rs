@@ -37,7 +37,11 @@ fn to_py(e: Error) -> PyErr {
             SequenceSourceError::new_err(e.to_string())
         }
         Error::InvalidArgument(m) => PyValueError::new_err(m),
-        Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        // With its errno, so that a full disk (ENOSPC) can be told from other failures.
+        Error::Io { ref source, .. } => match source.raw_os_error() {
+            Some(errno) => PyOSError::new_err((errno, e.to_string())),
+            None => PyOSError::new_err(e.to_string()),
+        },
         Error::Storage(_) => StorageError::new_err(e.to_string()),
         Error::MissingVrsAnnotations => RequiredAnnotationsError::new_err((e.to_string(), 0)),
         Error::Cancelled | Error::Sink(_) => AnyVarError::new_err(e.to_string()),
