@@ -23,8 +23,17 @@ if ! command -v cargo >/dev/null; then
 fi
 
 if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv" >&2
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# pip shows nothing while maturin compiles the Rust core (minutes the first time): say that it
+# is still at work rather than look hung.
+echo "setup: installing the package and its extras (building the Rust extension)" >&2
+started=$SECONDS
+( while sleep 30 >/dev/null 2>&1; do echo "setup: ... still installing ($((SECONDS - started)) s)" >&2; done ) &
+ticker=$!
+trap 'kill $ticker 2>/dev/null || true' EXIT
 .venv/bin/python -m pip install -q -e '.[queueing,postgres,gunicorn,test]'
-echo "setup: ready (.venv)" >&2
+kill $ticker 2>/dev/null || true
+echo "setup: ready (.venv, $((SECONDS - started)) s)" >&2

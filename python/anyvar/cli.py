@@ -1,4 +1,4 @@
-"""``anyvar`` command line: annotate VCFs, generate example data, run the demo."""
+"""``anyvar`` command line: annotate VCFs, generate example data, run the demo, serve."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from anyvar import _core
 from anyvar.annotation import annotate_vcf
 from anyvar.config import get_settings
 from anyvar.exceptions import AnyVarError, SequenceSourceError, VcfFormatError
+from anyvar.serve import add_parser as add_serve_parser
 
 
 class ProgressBar:
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("directory", nargs="?", default="demo-data")
     d.add_argument("--records", type=int, default=100000)
     d.set_defaults(run=_demo)
+    add_serve_parser(sub)
     return parser
 
 
