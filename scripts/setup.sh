@@ -35,5 +35,13 @@ started=$SECONDS
 ticker=$!
 trap 'kill $ticker 2>/dev/null || true' EXIT
 .venv/bin/python -m pip install -q -e '.[queueing,postgres,gunicorn,test]'
+# The older vrs-python release whose output ANYVAR_VRS_PYTHON_OUTPUT=2.2 reproduces: the
+# differential tests run it in a virtualenv of its own (it cannot sit beside 2.3 in .venv).
+if ! .venv-vrs-python-2.2/bin/python -c 'import ga4gh.vrs.extras.annotator.vcf' 2>/dev/null; then
+    echo "setup: installing vrs-python 2.2.0 into .venv-vrs-python-2.2 (test oracle)" >&2
+    python3 -m venv .venv-vrs-python-2.2
+    # hgvs, which it imports, still needs pkg_resources (setuptools < 81)
+    .venv-vrs-python-2.2/bin/python -m pip install -q 'ga4gh.vrs[extras]==2.2.0' 'setuptools<81'
+fi
 kill $ticker 2>/dev/null || true
 echo "setup: ready (.venv, $((SECONDS - started)) s)" >&2

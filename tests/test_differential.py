@@ -8,18 +8,23 @@ Every VRS INFO value vrs-python writes must be ours too, except exactly the prod
 decisions of the spec's section 6 (base-led breakend ALTs, ALT ``.`` without the REF allele,
 a REF running past the contig end with validation off). Ours must also write identical
 output from a SeqRepo instance and from the FASTA it was built from.
+
+Both released behaviours are compared: vrs-python 2.3 (the test dependency, run in-process)
+with our default, and vrs-python 2.2, which wrote missing String entries as empty strings
+(run in its own virtualenv by tests/vrs_python_oracle.py), with ``vrs_python_output="2.2"``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ALLELE_KEYS, VRS_KEYS, build_seqrepo, info_entries, vrs_info
+from conftest import ALLELE_KEYS, REPO, VRS_KEYS, build_seqrepo, info_entries, vrs_info
 
 import anyvar
 from anyvar.synthetic import generate
@@ -38,6 +43,19 @@ CONFIGS = {
         "require_validation": False,
     },
 }
+
+RELEASES = ("2.3", "2.2")
+"""vrs-python releases whose output differs (``ANYVAR_VRS_PYTHON_OUTPUT``)."""
+OLD_ORACLE = REPO / ".venv-vrs-python-2.2" / "bin" / "python"
+"""vrs-python 2.2.0's virtualenv (scripts/setup.sh)."""
+STRING_KEYS = ("VRS_Allele_IDs", "VRS_States")
+
+
+def missing_values(release: str) -> dict[str, str]:
+    """How each VRS key writes a missing entry in ``release``'s output."""
+    empty = "" if release == "2.2" else "."
+    return {key: empty if key in STRING_KEYS else "." for key in ALLELE_KEYS}
+
 
 # An ALT that starts with bases and goes on as a breakend (``G]chr2:5]``, ``G[chr1:3[``) or a
 # single breakend (``G.``): vrs-python parses only the leading bases (the identity allele for
@@ -164,34 +182,46 @@ def oracle(data: dict[str, Path]):
     source = oracle_input(data["vcf"], data["root"] / "oracle_input.vcf")
     annotator = VcfAnnotator(create_dataproxy(f"seqrepo+file://{data['instance']}"))
 
-    def run(name: str) -> Vcf:
-        if name not in _oracle_cache:
+    def run(name: str, release: str) -> Vcf:
+        key = f"{name}-{release}"
+        if key not in _oracle_cache:
             cfg = CONFIGS[name]
-            out = data["root"] / f"oracle_{name}.vcf"
-            # vrs-python logs a traceback for every REF mismatch; keep pytest from
-            # collecting tens of thousands of log records.
-            logging.disable(logging.CRITICAL)
-            try:
-                annotator.annotate(
-                    source,
-                    out,
-                    vrs_attributes=cfg["vrs_attributes"],
-                    assembly="GRCh38",
-                    compute_for_ref=cfg["for_ref"],
-                    require_validation=cfg["require_validation"],
-                )
-            finally:
-                logging.disable(logging.NOTSET)
-            _oracle_cache[name] = read_vcf(out)
-        return _oracle_cache[name]
+            out = data["root"] / f"oracle_{key}.vcf"
+            if release == "2.2":
+                flags = [str(cfg[k]).lower() for k in FLAGS]
+                cmd = [OLD_ORACLE, REPO / "tests" / "vrs_python_oracle.py", data["instance"]]
+                subprocess.run([str(c) for c in [*cmd, source, out, *flags]], check=True)
+                assert "VRS-Python version=2.2." in out.read_text()[:20_000]
+            else:
+                # vrs-python logs a traceback for every REF mismatch; keep pytest from
+                # collecting tens of thousands of log records.
+                logging.disable(logging.CRITICAL)
+                try:
+                    annotator.annotate(
+                        source,
+                        out,
+                        vrs_attributes=cfg["vrs_attributes"],
+                        assembly="GRCh38",
+                        compute_for_ref=cfg["for_ref"],
+                        require_validation=cfg["require_validation"],
+                    )
+                finally:
+                    logging.disable(logging.NOTSET)
+            _oracle_cache[key] = read_vcf(out)
+        return _oracle_cache[key]
 
     yield run
     _oracle_cache.clear()
 
 
-def run_ours(data: dict[str, Path], name: str, uri: str, tag: str) -> Path:
-    out = data["root"] / f"ours_{name}_{tag}.vcf"
-    summary = anyvar.annotate_vcf(data["vcf"], out, dataproxy_uri=uri, **CONFIGS[name])
+FLAGS = ("vrs_attributes", "for_ref", "require_validation")
+
+
+def run_ours(data: dict[str, Path], name: str, uri: str, tag: str, release: str) -> Path:
+    out = data["root"] / f"ours_{name}_{tag}_{release}.vcf"
+    summary = anyvar.annotate_vcf(
+        data["vcf"], out, dataproxy_uri=uri, vrs_python_output=release, **CONFIGS[name]
+    )
     assert summary["records"] == len(read_vcf(data["vcf"]).records)
     return out
 
@@ -218,7 +248,12 @@ def explain(record: list[str], ours: dict, theirs: dict, why: str) -> str:
 
 
 def compare_record(
-    record: list[str], ours: dict, theirs: dict, cfg: dict, lengths: dict[str, int]
+    record: list[str],
+    ours: dict,
+    theirs: dict,
+    cfg: dict,
+    lengths: dict[str, int],
+    missing: dict[str, str],
 ) -> tuple[int, str | None]:
     """(number of alleles whose values were compared equal, a difference or None)."""
     chrom, pos, _, ref, alt_col = record[:5]
@@ -254,8 +289,9 @@ def compare_record(
     if "VRS_Error" in ours:  # the REF (or another ALT) failed: the same error as vrs-python's
         return 0, None if ours == theirs else explain(record, ours, theirs, "VRS_Error differs")
     for i in deviating:
-        if set(allele_values(ours, i).values()) != {"."}:
-            return 0, explain(record, ours, theirs, f"allele {i} (breakend) should be '.'")
+        values = allele_values(ours, i)
+        if values != {k: missing[k] for k in values}:
+            return 0, explain(record, ours, theirs, f"allele {i} (breakend) should be missing")
     if "VRS_Error" in theirs:
         # vrs-python validated the REF for the breakend's leading bases; we build no allele
         # there, so without another allele nothing is validated (spec 3.4).
@@ -280,15 +316,18 @@ def compare_record(
 # Tests
 
 
+@pytest.mark.parametrize("release", RELEASES)
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_identical_to_vrs_python(data: dict[str, Path], oracle, name: str) -> None:
+def test_identical_to_vrs_python(data: dict[str, Path], oracle, name: str, release: str) -> None:
     cfg = CONFIGS[name]
     started = time.monotonic()
-    theirs = oracle(name)
+    theirs = oracle(name, release)
     oracle_seconds = time.monotonic() - started
 
-    seqrepo_out = run_ours(data, name, f"seqrepo+file://{data['instance']}", "seqrepo")
-    fasta_out = run_ours(data, name, f"fasta+file://{data['fasta']}?assembly=GRCh38", "fasta")
+    seqrepo = f"seqrepo+file://{data['instance']}"
+    seqrepo_out = run_ours(data, name, seqrepo, "seqrepo", release)
+    fasta = f"fasta+file://{data['fasta']}?assembly=GRCh38"
+    fasta_out = run_ours(data, name, fasta, "fasta", release)
     seqrepo_bytes = seqrepo_out.read_bytes()
     assert fasta_out.read_bytes() == seqrepo_bytes, "SeqRepo and FASTA sources disagree"
 
@@ -302,7 +341,7 @@ def test_identical_to_vrs_python(data: dict[str, Path], oracle, name: str) -> No
     compared = 0
     differences: list[str] = []
     passthrough: list[str] = []
-    counts = {"breakend": 0, "alt_dot": 0, "past_end": 0, "errors": 0}
+    counts = {"breakend": 0, "alt_dot": 0, "past_end": 0, "errors": 0, "missing_strings": 0}
     for src, mine, other in zip(source.records, ours.records, theirs.records, strict=True):
         assert (src[0], src[1], src[3], src[4]) == (other[0], other[1], other[3], other[4])
         if (
@@ -312,7 +351,7 @@ def test_identical_to_vrs_python(data: dict[str, Path], oracle, name: str) -> No
         ):
             passthrough.append("\t".join(mine))
         mine_vrs, their_vrs = vrs_info(mine[7]), vrs_info(other[7])
-        n, diff = compare_record(src, mine_vrs, their_vrs, cfg, lengths)
+        n, diff = compare_record(src, mine_vrs, their_vrs, cfg, lengths, missing_values(release))
         compared += n
         if diff:
             differences.append(diff)
@@ -320,8 +359,13 @@ def test_identical_to_vrs_python(data: dict[str, Path], oracle, name: str) -> No
         counts["past_end"] += mine_vrs.get("VRS_Error", "").startswith(PAST_END_ERROR)
         counts["alt_dot"] += src[4] == "."
         counts["breakend"] += any(BASE_LED_BREAKEND.match(a) for a in src[4].split(","))
+        their_states = (their_vrs.get("VRS_States") or "-").split(",")
+        counts["missing_strings"] += missing_values(release)["VRS_States"] in their_states
 
-    print(f"{name}: {compared} alleles compared, {counts}, oracle {oracle_seconds:.1f}s")
+    print(
+        f"{name} (vrs-python {release}): {compared} alleles compared, {counts}, "
+        f"oracle {oracle_seconds:.1f}s"
+    )
     assert not passthrough, "pass-through columns changed:\n" + "\n".join(passthrough[:SHOW])
     assert not differences, (
         f"{len(differences)} of {len(source.records)} records differ from vrs-python:\n"
@@ -330,6 +374,7 @@ def test_identical_to_vrs_python(data: dict[str, Path], oracle, name: str) -> No
     assert compared > MIN_COMPARED_ALLELES
     # the cases the generator promises are really exercised
     assert counts["breakend"] > 50 and counts["alt_dot"] > 50
+    assert counts["missing_strings"] > 50  # where the releases differ
     if cfg["require_validation"]:
         assert counts["errors"] > 50
     else:

@@ -56,6 +56,7 @@ def annotate_vcf(
     storage: Storage | None = None,
     wait_for_storage: bool = True,
     range: Range | None = None,
+    missing_string: str = ".",
 ) -> dict[str, object]: ...
 def allele_ids(
     source: SequenceSource,

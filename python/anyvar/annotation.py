@@ -66,6 +66,7 @@ def annotate_vcf(
     storage: _core.Storage | None = None,
     wait_for_storage: bool = True,
     range: _core.Range | None = None,
+    vrs_python_output: Literal["2.3", "2.2"] | None = None,
 ) -> AnnotationSummary:
     """Annotate ``input`` (plain, gzip or bgzip VCF; ``-`` for stdin) into ``output``.
 
@@ -76,8 +77,15 @@ def annotate_vcf(
     ``wait_for_storage=False`` the summary's ``pending`` handle finishes that later).
     ``range`` (from ``_core.check_vcf``) annotates only those lines of ``input``: a chunk of a
     run whose parts ``_core.join_parts`` joins into what one run writes.
+    ``vrs_python_output`` (default ``ANYVAR_VRS_PYTHON_OUTPUT``, ``2.3``) picks the release
+    whose output to match where they differ: ``2.2`` writes missing String entries as empty
+    strings instead of ``.``.
     """
-    get_settings().apply_limits()
+    settings = get_settings()
+    settings.apply_limits()
+    release = vrs_python_output or settings.vrs_python_output
+    if release not in ("2.3", "2.2"):
+        raise ValueError(f"vrs_python_output must be 2.3 or 2.2, not {release!r}")
     source = open_sequence_source(dataproxy_uri)
     summary = _core.annotate_vcf(
         source,
@@ -96,6 +104,7 @@ def annotate_vcf(
         storage=storage,
         wait_for_storage=wait_for_storage,
         range=range,
+        missing_string="" if release == "2.2" else ".",
     )
     return AnnotationSummary(**summary)  # type: ignore[typeddict-item]
 

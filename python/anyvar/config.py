@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     """The longest VCF line read (bytes, decompressed): a longer one is bad input (400), found
     before more of it than this is held in memory."""
     max_header_bytes: int = Field(default=64 << 20, gt=0, alias="ANYVAR_MAX_HEADER_BYTES")
+    vrs_python_output: Literal["2.3", "2.2"] = Field(
+        default="2.3", alias="ANYVAR_VRS_PYTHON_OUTPUT"
+    )
+    """Whose annotated output to match where vrs-python releases differ: 2.2 wrote an empty
+    string for a missing String entry (``VRS_States=,AT``), 2.3 and later write ``.``."""
     """The longest VCF header, all its lines together."""
     queued_warning_seconds: float = Field(default=30, gt=0, alias="ANYVAR_QUEUED_WARNING_SECONDS")
     """A run queued this long while no live worker consumes its queue says so when polled."""

@@ -13,7 +13,8 @@ use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
-    self, AnnotateOptions, Annotator, Compression, Input, Output, Range, RecordOptions,
+    self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
+    RecordOptions,
 };
 use anyvar_core::Error;
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -286,7 +287,7 @@ impl vcf::AlleleSink for PySink {
 
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None, storage=None, wait_for_storage=true, range=None))]
+#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None, storage=None, wait_for_storage=true, range=None, missing_string="."))]
 fn annotate_vcf(
     py: Python<'_>,
     source: &SequenceSource,
@@ -305,6 +306,7 @@ fn annotate_vcf(
     storage: Option<&Storage>,
     wait_for_storage: bool,
     range: Option<RangeTuple>,
+    missing_string: &str,
 ) -> PyResult<Py<PyDict>> {
     if sink.is_some() && storage.is_some() {
         return Err(PyValueError::new_err(
@@ -328,6 +330,15 @@ fn annotate_vcf(
             lines,
             header,
         }),
+        missing_string: match missing_string {
+            "." => MissingString::Dot,
+            "" => MissingString::Empty,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "missing_string must be \".\" or \"\", not {other:?}"
+                )))
+            }
+        },
     };
     let input = input.map_or(Input::Stdin, Input::Path);
     let output = output.map_or(Output::Stdout, Output::Path);

@@ -51,6 +51,18 @@ pub struct AnnotateOptions {
     pub producer: String,
     /// Annotate only these lines of the input (one chunk of a run spread over workers).
     pub range: Option<Range>,
+    /// How a missing String entry (`VRS_Allele_IDs`, `VRS_States`) is written.
+    pub missing_string: MissingString,
+}
+
+/// vrs-python 2.3 writes a missing String INFO entry as `.` (as the VCF specification says);
+/// 2.2 wrote an empty string (`VRS_States=,AT`). Users comparing with files of either keep
+/// their diffs empty.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingString {
+    #[default]
+    Dot,
+    Empty,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -389,7 +401,12 @@ fn annotate_chunk(
                     if had_info {
                         out.text.push(b';');
                     }
-                    write_vrs_info(entries, options.record.vrs_attributes, &mut out.text);
+                    write_vrs_info(
+                        entries,
+                        options.record.vrs_attributes,
+                        options.missing_string,
+                        &mut out.text,
+                    );
                 }
                 out.computed += entries.iter().flatten().count() as u64;
                 if collect {

@@ -172,7 +172,9 @@ pub fn join_parts(
 mod tests {
     use super::*;
     use crate::sequence::SequenceSource;
-    use crate::vcf::{annotate_vcf, check_vcf, AnnotateOptions, Input, RecordOptions};
+    use crate::vcf::{
+        annotate_vcf, check_vcf, AnnotateOptions, Input, MissingString, RecordOptions,
+    };
     use std::io::Write;
 
     fn vectors() -> PathBuf {
@@ -242,6 +244,7 @@ mod tests {
                     tabix: false,
                     producer: "AnyVar version=test".into(),
                     range: None,
+                    missing_string: MissingString::Dot,
                 };
                 let whole = dir.path().join("whole");
                 annotate(&source, &input, &whole, &options);

@@ -12,6 +12,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::normalize::{normalize, Reference};
 use crate::sequence::{Contig, SequenceReader, SequenceSource};
+use crate::vcf::MissingString;
 
 /// INFO keys this annotator owns: old values are dropped when a file is annotated again.
 pub const VRS_KEYS: [&str; 7] = [
@@ -350,16 +351,27 @@ pub fn escape_error(message: &str, out: &mut Vec<u8>) {
 }
 
 /// Appends the VRS INFO entries for `entries` (without a leading `;`).
-pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Vec<u8>) {
+pub fn write_vrs_info(
+    entries: &[Option<Allele>],
+    attributes: bool,
+    missing_string: MissingString,
+    out: &mut Vec<u8>,
+) {
+    let missing_str: &[u8] = match missing_string {
+        MissingString::Dot => b".",
+        MissingString::Empty => b"",
+    };
     fn list(
         out: &mut Vec<u8>,
         key: &str,
+        missing: &[u8],
         entries: &[Option<Allele>],
         f: impl Fn(&Allele, &mut Vec<u8>) -> bool,
     ) {
         out.push(b';');
         out.extend_from_slice(key.as_bytes());
         out.push(b'=');
+        let value = out.len();
         for (i, e) in entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -369,12 +381,16 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
                 None => false,
             };
             if !written {
-                out.push(b'.');
+                out.extend_from_slice(missing);
             }
+        }
+        if out.len() == value {
+            // One empty entry: htslib (under vrs-python 2.2) writes the bare key.
+            out.pop();
         }
     }
     let mark = out.len();
-    list(out, "VRS_Allele_IDs", entries, |a, out| {
+    list(out, "VRS_Allele_IDs", missing_str, entries, |a, out| {
         out.extend_from_slice(b"ga4gh:VA.");
         out.extend_from_slice(&a.digest.0);
         true
@@ -386,15 +402,15 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
     }
     let int =
         |out: &mut Vec<u8>, n: u64| out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    list(out, "VRS_Starts", entries, |a, out| {
+    list(out, "VRS_Starts", b".", entries, |a, out| {
         int(out, a.start);
         true
     });
-    list(out, "VRS_Ends", entries, |a, out| {
+    list(out, "VRS_Ends", b".", entries, |a, out| {
         int(out, a.end);
         true
     });
-    list(out, "VRS_States", entries, |a, out| {
+    list(out, "VRS_States", missing_str, entries, |a, out| {
         match a.state.written_sequence() {
             Some(s) => {
                 out.extend_from_slice(s);
@@ -403,15 +419,19 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
             None => false,
         }
     });
-    list(out, "VRS_Lengths", entries, |a, out| match a.state {
+    list(out, "VRS_Lengths", b".", entries, |a, out| match a.state {
         crate::allele::State::ReferenceLength { length, .. } => {
             int(out, length);
             true
         }
         _ => false,
     });
-    list(out, "VRS_RepeatSubunitLengths", entries, |a, out| {
-        match a.state {
+    list(
+        out,
+        "VRS_RepeatSubunitLengths",
+        b".",
+        entries,
+        |a, out| match a.state {
             crate::allele::State::ReferenceLength {
                 repeat_subunit_length,
                 ..
@@ -420,8 +440,8 @@ pub fn write_vrs_info(entries: &[Option<Allele>], attributes: bool, out: &mut Ve
                 true
             }
             _ => false,
-        }
-    });
+        },
+    );
 }
 
 /// Copies INFO without any VRS entries; returns false when nothing is left (`.` or empty).
@@ -492,6 +512,46 @@ pub fn invalid(line: u64, message: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_strings_are_dots_or_empty_and_numbers_always_dots() {
+        let deletion = Allele {
+            digest: Digest([b'd'; 32]),
+            location_digest: Digest([b'l'; 32]),
+            accession: "SQ.x".into(),
+            start: 4,
+            end: 7,
+            state: crate::allele::State::ReferenceLength {
+                length: 0,
+                repeat_subunit_length: 3,
+                sequence: Some(Vec::new()),
+            },
+        };
+        let entries = [Some(deletion), None];
+        let written = |missing| {
+            let mut out = Vec::new();
+            write_vrs_info(&entries, true, missing, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let id = format!("ga4gh:VA.{}", "d".repeat(32));
+        let numbers = "VRS_Starts=4,.;VRS_Ends=7,.";
+        let rle = "VRS_Lengths=0,.;VRS_RepeatSubunitLengths=3,.";
+        assert_eq!(
+            written(MissingString::Dot),
+            format!("VRS_Allele_IDs={id},.;{numbers};VRS_States=.,.;{rle}")
+        );
+        assert_eq!(
+            written(MissingString::Empty),
+            format!("VRS_Allele_IDs={id},;{numbers};VRS_States=,;{rle}")
+        );
+        let mut out = Vec::new();
+        write_vrs_info(&entries[1..], true, MissingString::Empty, &mut out);
+        let none = "VRS_Starts=.;VRS_Ends=.;VRS_States;VRS_Lengths=.;VRS_RepeatSubunitLengths=.";
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("VRS_Allele_IDs;{none}")
+        );
+    }
 
     #[test]
     fn expression_parsing_follows_the_gnomad_pattern() {
