@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / "tests" / "data" / "vectors"
 """The spec's test vectors, copied from shared/spec/vectors so a bare clone carries them."""
 SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
+OLD_VRS_PYTHON = REPO / ".venv-vrs-python-2.2" / "bin" / "python"
+"""vrs-python 2.2.0's virtualenv (scripts/setup.sh), for tests/vrs_python_oracle.py."""
 
 VRS_KEYS = (
     "VRS_Allele_IDs",

@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ALLELE_KEYS, REPO, VRS_KEYS, build_seqrepo, info_entries, vrs_info
+from conftest import (
+    ALLELE_KEYS,
+    OLD_VRS_PYTHON,
+    REPO,
+    VRS_KEYS,
+    build_seqrepo,
+    info_entries,
+    vrs_info,
+)
 
 import anyvar
 from anyvar.synthetic import generate
@@ -46,8 +54,6 @@ CONFIGS = {
 
 RELEASES = ("2.3", "2.2")
 """vrs-python releases whose output differs (``ANYVAR_VRS_PYTHON_OUTPUT``)."""
-OLD_ORACLE = REPO / ".venv-vrs-python-2.2" / "bin" / "python"
-"""vrs-python 2.2.0's virtualenv (scripts/setup.sh)."""
 STRING_KEYS = ("VRS_Allele_IDs", "VRS_States")
 
 
@@ -189,7 +195,7 @@ def oracle(data: dict[str, Path]):
             out = data["root"] / f"oracle_{key}.vcf"
             if release == "2.2":
                 flags = [str(cfg[k]).lower() for k in FLAGS]
-                cmd = [OLD_ORACLE, REPO / "tests" / "vrs_python_oracle.py", data["instance"]]
+                cmd = [OLD_VRS_PYTHON, REPO / "tests" / "vrs_python_oracle.py", data["instance"]]
                 subprocess.run([str(c) for c in [*cmd, source, out, *flags]], check=True)
                 assert "VRS-Python version=2.2." in out.read_text()[:20_000]
             else:

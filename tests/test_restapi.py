@@ -16,6 +16,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import OLD_VRS_PYTHON, REPO
 from service import (
     STORAGE_KINDS,
     Server,
@@ -880,6 +882,32 @@ def test_annotated_vcf_validation_reports_tampered_id(
     assert row[1:4] == ["GRCh38", "chr1", "112"]
     assert row[-1] == real
     assert vectors_server.leftovers() == []
+
+
+@pytest.mark.parametrize("for_ref", [True, False], ids=["with_ref", "alts_only"])
+def test_annotated_vcf_of_vrs_python_2_2_ingests_as_2_3s_does(
+    vectors_server: Server, vectors: Path, tmp_path: Path, for_ref: bool
+) -> None:
+    """vrs-python 2.2 wrote missing states as empty strings (and a bare key for one empty
+    entry): its file must rebuild to the same alleles as 2.3's file of the same input, with the
+    same conflicts (the base-led breakend, where vrs-python's identity allele is not ours)."""
+    instance = next((vectors / "seqrepo").iterdir())
+    flags = ["true", str(for_ref).lower(), "true"]
+    answers = {}
+    for release, python in (("2.2", OLD_VRS_PYTHON), ("2.3", Path(sys.executable))):
+        out = tmp_path / f"vrs-python-{release}.vcf"
+        oracle = [python, REPO / "tests" / "vrs_python_oracle.py", instance, vectors / "input.vcf"]
+        subprocess.run([str(c) for c in [*oracle, out, *flags]], check=True)
+        text = out.read_text()
+        r = put_vcf(vectors_server, out, endpoint="/annotated_vcf", require_validation=True)
+        assert r.status_code == 200, r.text
+        answers[release] = (allele_ids(text), r.text.splitlines())
+        for i in sorted(allele_ids(text)):
+            assert get_object(vectors_server, i)["id"] == i
+    old = (tmp_path / "vrs-python-2.2.vcf").read_text()
+    assert (";VRS_States=T,;" if for_ref else ";VRS_States;") in old  # the 2.2 spelling
+    assert answers["2.2"] == answers["2.3"]
+    assert answers["2.3"][1][0] == CONFLICTS_HEADER
 
 
 @pytest.mark.parametrize("attrs", [False, True], ids=["plain", "ids_only"])

@@ -33,9 +33,13 @@ pub struct IngestSummary {
 
 fn info_value<'a>(info: &'a [u8], key: &str) -> Option<&'a [u8]> {
     info.split(|b| *b == b';').find_map(|entry| {
-        entry
-            .strip_prefix(key.as_bytes())
-            .and_then(|rest| rest.strip_prefix(b"="))
+        let rest = entry.strip_prefix(key.as_bytes())?;
+        // A bare key is one empty value: vrs-python 2.2 writes `VRS_States` for [""].
+        if rest.is_empty() {
+            Some(rest)
+        } else {
+            rest.strip_prefix(b"=")
+        }
     })
 }
 
@@ -86,7 +90,9 @@ fn rebuild(
         let bad = |what: &str| format!("allele {}: {what}", i + 1);
         let start = parse_int(starts[i]).ok_or_else(|| bad("VRS_Starts is not a number"))?;
         let end = parse_int(ends[i]).ok_or_else(|| bad("VRS_Ends is not a number"))?;
-        let state_seq = (states[i] != b".").then(|| states[i].to_ascii_uppercase());
+        // vrs-python 2.2 wrote a missing state as an empty string, 2.3 as `.`.
+        let missing_state = states[i] == b"." || states[i].is_empty();
+        let state_seq = (!missing_state).then(|| states[i].to_ascii_uppercase());
         let state = if lengths[i] == b"." {
             State::Literal {
                 sequence: state_seq.ok_or_else(|| bad("a literal allele needs VRS_States"))?,
