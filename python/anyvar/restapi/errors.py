@@ -103,6 +103,23 @@ def install(app: FastAPI) -> None:
         log.error("storage failed: %s", e)
         return error_response(503, f"Storage unavailable: {e}", "STORAGE_ERROR")
 
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # without the queueing extra there is no Redis to fail
+        RedisError = None  # noqa: N806
+    if RedisError is not None:
+
+        @app.exception_handler(RedisError)
+        async def _run_store(_: Request, e: Exception) -> JSONResponse:
+            # Redis down or restarting (found by the fault tests): a clear 503 the client may
+            # retry, not a 500 with a traceback for every poll and submission meanwhile.
+            log.error("run store failed: %s", e)
+            return error_response(
+                503,
+                f"The run store (CELERY_BACKEND_URL) is unavailable: {e}",
+                "RUN_STORE_UNAVAILABLE",
+            )
+
     @app.exception_handler(OSError)
     async def _os(_: Request, e: OSError) -> JSONResponse:
         if e.errno == errno.ENOSPC:
