@@ -10,11 +10,13 @@ from anyvar.config import Settings
 from anyvar.registry import Registry
 
 
-def _registry(request: Request) -> Registry:
+# async: FastAPI runs a plain function dependency on the thread pool, and under load (20
+# clients, 2 cores: the fault tests) those hops made even GET /service-info take over a second.
+async def _registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -11,7 +11,9 @@ router = APIRouter(tags=["General"])
 
 
 @router.get("/service-info", operation_id="service_info")
-def service_info(registry: RegistryDep, settings: SettingsDep) -> dict:
+async def service_info(registry: RegistryDep, settings: SettingsDep) -> dict:
+    # Answered on the event loop (nothing here blocks): a liveness probe must not wait for a
+    # thread of the pool that busy requests hold.
     storage = settings.storage_uri.split("://", 1)[0] if settings.storage_uri else "none"
     return {
         "id": "org.biocommons.anyvar",
