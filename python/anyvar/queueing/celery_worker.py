@@ -16,13 +16,14 @@ import time
 from functools import cache
 from pathlib import Path
 
+import redis
 from celery import Celery, signals
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel
 
 from anyvar import _core, metrics
 from anyvar.config import available_cores, get_settings
-from anyvar.exceptions import AnyVarError, VcfFormatError
+from anyvar.exceptions import AnyVarError, StorageError, VcfFormatError
 from anyvar.queueing import valid_run_id, workdir
 from anyvar.queueing.runs import RunStore
 from anyvar.registry import Registry, VariationRequest, translate_and_register
@@ -132,6 +133,26 @@ class RunCancelled(Exception):
     pass
 
 
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+RECORD_RETRY_SECONDS = 120
+"""How long a worker keeps trying to record a run's outcome while Redis is unreachable."""
+
+
+def retrying(f, *args, **kwargs):
+    """``f(*args, **kwargs)`` (a write of a run's record), tried again every second while Redis
+    is unreachable: a run that did its work must not be lost because Redis was restarting when
+    it ended (found by the fault tests: the run failed with "Connection refused")."""
+    deadline = time.monotonic() + RECORD_RETRY_SECONDS
+    while True:
+        try:
+            return f(*args, **kwargs)
+        except REDIS_DOWN as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("Redis is unreachable, recording the run again in 1 s: %s", e)
+            time.sleep(1)
+
+
 class AnnotateVcfRequest(BaseModel):
     input_file_path: str
     assembly: str = "GRCh38"
@@ -170,8 +191,24 @@ class Progress:
         self.last = now
         return True
 
+    def _status(self) -> str | None:
+        """The run's status; None while Redis is unreachable (the run goes on)."""
+        try:
+            return self.store.status(self.run_id)
+        except REDIS_DOWN as e:
+            log.warning("run %s: Redis is unreachable, going on: %s", self.run_id, e)
+            return None
+
+    def _update(self, **fields: object) -> None:
+        """A progress report; skipped while Redis is unreachable: progress is only shown, and
+        a Redis restart must not fail the run (the next report, or the outcome, is written)."""
+        try:
+            self.store.update(self.run_id, **fields)
+        except REDIS_DOWN as e:
+            log.warning("run %s: Redis is unreachable, progress not reported: %s", self.run_id, e)
+
     def _check_cancelled(self) -> None:
-        if self.store.status(self.run_id) == "cancelling":
+        if self._status() == "cancelling":
             raise RunCancelled
 
     def records(self, records: int, *_: object) -> None:
@@ -179,7 +216,7 @@ class Progress:
         or not, has the run's record count)."""
         self.records_done = records
         if self._due():
-            self.store.update(self.run_id, done=records)
+            self._update(done=records)
             self._check_cancelled()
 
     def storing(self, stored: int, rows: int) -> None:
@@ -187,11 +224,9 @@ class Progress:
         if not self.in_storing:
             # Called first when every record is annotated.
             self.in_storing = True
-            self.store.update(
-                self.run_id, phase="storing", stored=0, to_store=0, done=self.records_done
-            )
+            self._update(phase="storing", stored=0, to_store=0, done=self.records_done)
         else:
-            self.store.update(self.run_id, stored=stored, to_store=rows)
+            self._update(stored=stored, to_store=rows)
         self._check_cancelled()
 
 
@@ -199,6 +234,11 @@ def _failure(e: BaseException) -> dict[str, object]:
     """What a failed run's record says: the error, its code, and the line for bad input."""
     if isinstance(e, VcfFormatError):
         return {"error": f"Invalid VCF: {e}", "error_code": "INVALID_VCF", "line": e.line}
+    if isinstance(e, StorageError):
+        # The database went away mid-run: the sync path's 503 code and words, so a client
+        # can tell it from a fault of the run (resubmitting completes it: registration is
+        # idempotent).
+        return {"error": f"Storage unavailable: {e}", "error_code": "STORAGE_ERROR"}
     return {"error": str(e) or type(e).__name__, "error_code": "RUN_FAILURE"}
 
 
@@ -224,6 +264,12 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         if found == "cancelling":
             store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
         return None
+    if found == "running":
+        # Delivered again after its worker was lost: what the lost attempt half-wrote goes
+        # (found by the fault tests: its .partial output stayed until a sweep).
+        lost = store.client.hget(store.key(run_id), "output")
+        if lost:
+            workdir.remove(*workdir.run_files({"output": lost}))
     work_dir = settings.vcf_async_work_dir or Path(input_file_path).parent.parent
     output = workdir.new_path(work_dir, run_id, "output")
     store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0, phase="annotating")
@@ -243,20 +289,22 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
             stored=s.get("stored", 0),
         )
 
+    def finish(status: str, **fields: object) -> None:
+        retrying(store.finish, run_id, status, **fields)
+
     try:
         summary = work(Path(input_file_path), output, progress)
-        if store.status(run_id) == "cancelling":
+        if retrying(store.status, run_id) == "cancelling":
             raise RunCancelled  # cancelled while its last alleles were being stored
     except RunCancelled:
         workdir.remove(input_file_path, output)
-        store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        finish("cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
         ended("cancelled")
         return None
     except SoftTimeLimitExceeded:
         workdir.remove(input_file_path, output)
         ended("failed")
-        store.finish(
-            run_id,
+        finish(
             "failed",
             error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
             error_code="TIME_LIMIT_EXCEEDED",
@@ -266,18 +314,18 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         # Bad input or an unusable source: the run fails with the reason, the worker goes on.
         workdir.remove(input_file_path, output)
         failure = _failure(e)
-        store.finish(run_id, "failed", **failure)
+        finish("failed", **failure)
         ended("failed")
         log.warning("run %s failed: %s", run_id, failure["error"])
         return None
     except BaseException as e:
         workdir.remove(input_file_path, output)
-        store.finish(run_id, "failed", **_failure(e))
+        finish("failed", **_failure(e))
         ended("failed")
         raise
     workdir.remove(input_file_path)
     ended("succeeded", summary)
-    store.finish(run_id, "succeeded", output=output)
+    finish("succeeded", output=output)
     return str(output)
 
 
@@ -366,8 +414,8 @@ class ChunkProgress(Progress):
 
     def _check_cancelled(self) -> None:
         # A run ends as a whole: cancelled, failed in another chunk, or over its time limit.
-        status = self.store.status(self.run_id)
-        if status != "running":
+        status = self._status()
+        if status not in ("running", None):  # None: Redis unreachable, go on
             raise RunCancelled
         if time.time() - self.started > settings.celery_soft_time_limit:
             raise SoftTimeLimitExceeded()
@@ -375,7 +423,7 @@ class ChunkProgress(Progress):
     def records(self, records: int, *_: object) -> None:
         self.records_done = records
         if self._due():
-            self.store.update(self.run_id, **{f"done:{self.index}": records})
+            self._update(**{f"done:{self.index}": records})
             self._check_cancelled()
 
     def storing(self, stored: int, rows: int) -> None:
@@ -383,8 +431,8 @@ class ChunkProgress(Progress):
         if not self.in_storing:
             self.in_storing = True
             stored, rows = 0, 0
-            self.store.update(self.run_id, **{f"done:{i}": self.records_done})
-        self.store.update(self.run_id, **{f"stored:{i}": stored, f"to_store:{i}": rows})
+            self._update(**{f"done:{i}": self.records_done})
+        self._update(**{f"stored:{i}": stored, f"to_store:{i}": rows})
         self._check_cancelled()
 
 

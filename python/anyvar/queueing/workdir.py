@@ -34,8 +34,14 @@ def remove(*paths: str | Path | None) -> None:
 
 def run_files(run: dict[str, str]) -> list[str]:
     """Every file of a run's record: its input, and its output or the parts its output is made
-    of (a run spread over workers with plain output)."""
-    return [run.get("input", ""), run.get("output", ""), *json.loads(run.get("parts") or "[]")]
+    of (a run spread over workers with plain output), and what a worker killed while writing
+    the output left half-written beside it (the core's ``.<output>.<pid>.<n>.partial``: found
+    by the fault tests, it stayed until a sweep long after the run failed)."""
+    files = [run.get("input", ""), run.get("output", ""), *json.loads(run.get("parts") or "[]")]
+    if run.get("output"):
+        output = Path(run["output"])
+        files += [str(p) for p in output.parent.glob(f".{output.name}.*.partial")]
+    return files
 
 
 def _needed(path: Path, store: RunStore) -> bool:
