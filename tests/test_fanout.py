@@ -79,6 +79,27 @@ def bgzip(src: Path, dst: Path) -> Path:
     return dst
 
 
+def check_index(stack, whole_api, run_id, single_id, result: bytes, compression, tmp_path):
+    """A BGZF result has its tabix index, the same from a fanned-out run as from one task, and
+    it finds every record; a plain result has none (404 NO_INDEX)."""
+    fanned = stack.api.client.get(f"/vcf/{run_id}/index")
+    single = whole_api.client.get(f"/vcf/{single_id}/index")
+    if compression == "none":
+        assert fanned.status_code == single.status_code == 404
+        assert fanned.json()["error_code"] == "NO_INDEX"
+        assert "not bgzip-compressed" in fanned.json()["error"]
+        return
+    assert fanned.status_code == single.status_code == 200, fanned.text
+    assert fanned.content == single.content
+    vcf = tmp_path / f"{run_id}.vcf.gz"
+    vcf.write_bytes(result)
+    Path(f"{vcf}.tbi").write_bytes(fanned.content)
+    records = [line for line in pysam.BGZFile(str(vcf)) if not line.startswith(b"#")]
+    with pysam.TabixFile(str(vcf)) as tbx:
+        found = sum(1 for contig in tbx.contigs for _ in tbx.fetch(contig))
+    assert found == len(records) == 7000
+
+
 def test_fanout_equals_one_worker_byte_for_byte(stack: Stack, data, tmp_path):
     whole_api = stack.extra[0]
     runs = []
@@ -99,6 +120,7 @@ def test_fanout_equals_one_worker_byte_for_byte(stack: Stack, data, tmp_path):
             # Progress is summed over the chunks and never goes back.
             done = [b["records_done"] for b in pending]
             assert done == sorted(done) and all(d <= 7000 for d in done), done
+            check_index(stack, whole_api, run_id, single_id, fanned.content, compression, tmp_path)
     # Chunks went to both workers.
     for worker in stack.workers:
         assert "annotate_chunk" in worker.text() and "received" in worker.text(), worker.name

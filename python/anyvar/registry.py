@@ -52,6 +52,7 @@ class Registry:
         progress=None,
         storing: Callable[[int, int], None] | None = None,
         range: _core.Range | None = None,
+        tabix: bool = False,
     ) -> AnnotationSummary:
         """Annotates and registers every computed allele. With ``wait_for_storage=False`` the
         registration finishes in the background after this returns (errors are logged).
@@ -73,6 +74,7 @@ class Registry:
             storage=self.storage,
             wait_for_storage=wait_for_storage and storing is None,
             range=range,
+            tabix=tabix,
         )
         pending = summary.pop("pending", None)  # type: ignore[misc]
         if storing is not None:

@@ -297,12 +297,12 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         if retrying(store.status, run_id) == "cancelling":
             raise RunCancelled  # cancelled while its last alleles were being stored
     except RunCancelled:
-        workdir.remove(input_file_path, output)
+        workdir.remove(input_file_path, *workdir.output_files(output))
         finish("cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
         ended("cancelled")
         return None
     except SoftTimeLimitExceeded:
-        workdir.remove(input_file_path, output)
+        workdir.remove(input_file_path, *workdir.output_files(output))
         ended("failed")
         finish(
             "failed",
@@ -312,14 +312,14 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         raise
     except (AnyVarError, OSError, ValueError) as e:
         # Bad input or an unusable source: the run fails with the reason, the worker goes on.
-        workdir.remove(input_file_path, output)
+        workdir.remove(input_file_path, *workdir.output_files(output))
         failure = _failure(e)
         finish("failed", **failure)
         ended("failed")
         log.warning("run %s failed: %s", run_id, failure["error"])
         return None
     except BaseException as e:
-        workdir.remove(input_file_path, output)
+        workdir.remove(input_file_path, *workdir.output_files(output))
         finish("failed", **_failure(e))
         ended("failed")
         raise
@@ -343,6 +343,8 @@ def annotate_vcf(self, **kwargs) -> str | None:
             vrs_attributes=request.add_vrs_attributes,
             require_validation=request.require_validation,
             compression=request.output_compression,
+            # A BGZF result comes with its index (GET /vcf/{run_id}/index).
+            tabix=request.output_compression == "bgzip",
             wait_for_storage=True,
             threads=annotation_threads(),
             progress=progress.records,
@@ -541,16 +543,17 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
             parts,
             str(output),
             compression=request.output_compression,
+            tabix=request.output_compression == "bgzip",
             threads=available_cores(),
         )
     except (AnyVarError, OSError) as e:
-        workdir.remove(output)
+        workdir.remove(*workdir.output_files(output))
         store.finish(run_id, "failed", **_failure(e))
         remove_run_files(request.input_file_path)
         return None
     remove_run_files(request.input_file_path)
     if store.transition(run_id, "succeeded", ("running",)) != "running":
-        workdir.remove(output)  # cancelled while joining
+        workdir.remove(*workdir.output_files(output))  # cancelled while joining
         _end_cancelled(store, run_id, request.input_file_path)
         return None
     store.finish(run_id, "succeeded", output=output)

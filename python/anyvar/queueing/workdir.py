@@ -32,15 +32,31 @@ def remove(*paths: str | Path | None) -> None:
             Path(p).unlink(missing_ok=True)
 
 
+INDEX_SUFFIXES = (".tbi", ".csi")
+"""Of the index the core writes beside a BGZF output (CSI for contigs over 2^29 bases)."""
+
+
+def output_files(output: str | Path | None) -> list[str]:
+    """An output and the index the core may have written beside it."""
+    return [f"{output}{suffix}" for suffix in ("", *INDEX_SUFFIXES)] if output else []
+
+
+def index_of(output: str | Path) -> Path | None:
+    """The index written beside ``output``, if there is one."""
+    return next((Path(p) for p in output_files(output)[1:] if Path(p).exists()), None)
+
+
 def run_files(run: dict[str, str]) -> list[str]:
-    """Every file of a run's record: its input, and its output or the parts its output is made
-    of (a run spread over workers with plain output), and what a worker killed while writing
-    the output left half-written beside it (the core's ``.<output>.<pid>.<n>.partial``: found
-    by the fault tests, it stayed until a sweep long after the run failed)."""
-    files = [run.get("input", ""), run.get("output", ""), *json.loads(run.get("parts") or "[]")]
+    """Every file of a run's record: its input, and its output (with its index) or the parts
+    its output is made of (a run spread over workers with plain output), and what a worker
+    killed while writing the output left half-written beside it (the core's
+    ``.<output>.<pid>.<n>.partial`` and its index: found by the fault tests, it stayed until a
+    sweep long after the run failed)."""
+    files = [run.get("input", ""), *output_files(run.get("output"))]
+    files += json.loads(run.get("parts") or "[]")
     if run.get("output"):
         output = Path(run["output"])
-        files += [str(p) for p in output.parent.glob(f".{output.name}.*.partial")]
+        files += [str(p) for p in output.parent.glob(f".{output.name}.*.partial*")]
     return files
 
 
@@ -52,7 +68,10 @@ def _needed(path: Path, store: RunStore) -> bool:
         return True  # the input and, beside it, the parts of its chunks
     if run["status"] == "succeeded" and str(path) in json.loads(run.get("parts") or "[]"):
         return True  # the pieces of a result, served one after the other
-    if str(path) not in (run.get("input"), run.get("output")):
+    output = run.get("output")
+    if str(path) in output_files(output)[1:]:
+        path = Path(output)  # an output's index is needed as long as the output is
+    if str(path) not in (run.get("input"), output):
         return False  # a chunk's part of a finished run, or replaced by a resubmission
     if run["status"] in ("cancelled", "failed"):
         return False

@@ -164,7 +164,7 @@ async def submit(
     except BaseException:
         input_path.unlink(missing_ok=True)
         raise
-    workdir.remove(old_input, old_output)  # a collected run this one replaces
+    workdir.remove(old_input, *workdir.output_files(old_output))  # a collected run it replaces
     # Celery keeps the replaced run's result under the same id: drop it so it cannot be
     # mistaken for this run's outcome.
     await run_in_threadpool(celery.celery_app.AsyncResult(run_id).forget)
@@ -347,6 +347,31 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
     error, code = run.get("error") or "Run failed", run.get("error_code") or "RUN_FAILURE"
     extra = {"line": int(run["line"])} if run.get("line") else {}
     return error_response(settings.vcf_async_failure_status_code, error, code, **extra)
+
+
+async def index(request: Request, run_id: str):
+    """The tabix (or, for contigs over 2^29 bases, CSI) index of a succeeded run's BGZF
+    result, written beside it by the worker; 404 ``NO_INDEX`` saying why there is none."""
+    from anyvar.queueing import workdir
+
+    check_run_id(run_id)
+    store, _ = _queueing(request)
+    run = await run_in_threadpool(store.get, run_id)
+    if run is None:
+        return not_found(run_id)
+    done = run["status"] == "succeeded"
+    found = workdir.index_of(run["output"]) if done and run.get("output") else None
+    if found is None:
+        why = (
+            "its result is not bgzip-compressed (submit with output_compression=bgzip)"
+            if done
+            else f"it is {run['status']}, not succeeded"
+        )
+        return error_response(404, f"Run {run_id} has no index: {why}", "NO_INDEX")
+    suffix = run.get("result") or "vcf"
+    return FileResponse(
+        found, media_type="application/octet-stream", filename=f"{run_id}.{suffix}{found.suffix}"
+    )
 
 
 def _concatenated(files: list[Path], media_type: str, filename: str) -> StreamingResponse:

@@ -227,6 +227,24 @@ async def get_vcf_run(request: Request, run_id: RunIdPath):
     return await runs.poll(request, run_id)
 
 
+@router.get(
+    "/vcf/{run_id}/index",
+    operation_id="get_vcf_run_index",
+    response_model=None,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "The .tbi (or .csi) index of the run's BGZF result",
+        },
+        **errors(400, 404),
+    },
+)
+async def get_vcf_run_index(request: Request, run_id: RunIdPath):
+    """The tabix index of a succeeded run's result, when it was submitted with
+    ``output_compression=bgzip`` (one task or spread over workers alike)."""
+    return await runs.index(request, run_id)
+
+
 @router.delete(
     "/vcf/{run_id}",
     operation_id="cancel_vcf_run",
