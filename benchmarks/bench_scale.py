@@ -24,7 +24,12 @@ What it does:
   the check that finds the ranges: ``submit``) and the join task (from the worker's log);
 * vrs-python (``vrs-annotate vcf``) on a ``--vrs-slice`` (10,000) record slice of the same
   file, its startup left out, for the ratio;
-* peak RSS of the API and of every worker process (their largest).
+* peak RSS of the API and of every worker process (their largest);
+* the machine's ceiling for two processes: ``anyvar annotate --threads 1`` of the same file
+  alone, then two at once (on two cores they share memory bandwidth and caches, so two
+  at once take longer than one alone), and from it and the one-task run the most any
+  fan-out could reach end to end (Amdahl): the one-task run's serial part (upload, check,
+  queue hop, download) left as it is, its workers' part done at that ceiling.
 
 On a machine with 2 cores, 4 single-thread workers oversubscribe it: that row shows the cost
 of it. The target for 2 cores: two workers at least 1.8x one (``--target``).
@@ -38,11 +43,12 @@ import json
 import re
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
-from bench_annotate import REPO, format_table, log, prepare, vrs_python, write_slice
+from bench_annotate import REPO, format_table, log, ours, prepare, vrs_python, write_slice
 from bench_async import CELERY, flush_redis, our_env, run_async, worker
 from bench_service import UVICORN, BenchError, count_records, proc_status_kb, server, verdict
 
@@ -85,6 +91,33 @@ def join_seconds(log_paths: list[Path], run_id: str) -> float:
         if found:
             return float(found.group(1))
     return 0.0
+
+
+def ceiling(data, n_records: int, tmp: Path) -> float:
+    """How much faster two single-thread annotations finish than one after the other: the
+    most two workers of this machine can give the workers' part of a run."""
+    log("the machine's ceiling: anyvar annotate --threads 1, alone then two at once ...")
+
+    def one(i: int) -> float:
+        out = tmp / f"ceiling-{i}.vcf"
+        seconds = ours("ceiling", data.vcf_gz, out, n_records, data.uri, 1, False).seconds
+        out.unlink()
+        return seconds
+
+    alone = one(0)
+    with ThreadPoolExecutor(2) as pool:
+        together = max(pool.map(one, [1, 2]))
+    return 2 * alone / together
+
+
+def amdahl(total: float, work: float, ceiling: float, target: float) -> tuple[float, float]:
+    """For a run of ``total`` seconds of which ``work`` is the workers' part: the speed-up of
+    two workers when that part runs ``ceiling`` times faster and the rest does not, and the
+    largest serial part (seconds) that would still allow ``target``."""
+    serial = total - work
+    best = total / (serial + work / ceiling)
+    budget = work * (1 - target / ceiling) / (target - 1)
+    return best, budget
 
 
 def measure(args, data, n_records: int, workers: int, chunk_records: int, tmp: Path) -> Row:
@@ -172,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         startup = vrs_python("startup", empty, tmp / "vp-empty.vcf", 0, data.uri, False).seconds
         theirs = vrs_python("vrs-python", slice_vcf, tmp / "vp.vcf", n, data.uri, False)
         theirs.startup = startup
+        machine = ceiling(data, n_records, tmp)
 
     base = rows[0].rate
     one_fanout = next((r.rate for r in rows[1:] if r.workers == 1), base)
@@ -207,6 +241,18 @@ def main(argv: list[str] | None = None) -> int:
             f"download) is serial: {100 * (1 - two.work_seconds / two.seconds):.0f}% of the "
             "two-worker run"
         )
+    best, budget = amdahl(rows[0].seconds, rows[0].work_seconds, machine, args.target)
+    print(
+        f"the machine's ceiling (two anyvar annotate --threads 1 at once against one alone): "
+        f"{machine:.2f}x; with the one-task run's serial part "
+        f"({rows[0].seconds - rows[0].work_seconds:.2f} s) and its workers' part at that "
+        f"ceiling, two workers could reach at most {best:.2f}x end to end; {args.target}x "
+        + (
+            f"needs a serial part under {budget:.2f} s"
+            if budget > 0
+            else "is above the ceiling itself: no serial part is small enough"
+        )
+    )
     if two is not None:
         speedup = two.rate / base
         print(
@@ -221,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "rows": [asdict(r) | {"rate": r.rate} for r in rows],
                     "vrs_python_rate": theirs.rate,
+                    "ceiling": machine,
+                    "amdahl_best": best,
+                    "serial_budget_seconds": budget,
                 },
                 indent=2,
             )
