@@ -93,7 +93,7 @@ def join_seconds(log_paths: list[Path], run_id: str) -> float:
     return 0.0
 
 
-def ceiling(data, n_records: int, tmp: Path) -> float:
+def two_process_ceiling(data, n_records: int, tmp: Path) -> float:
     """How much faster two single-thread annotations finish than one after the other: the
     most two workers of this machine can give the workers' part of a run."""
     log("the machine's ceiling: anyvar annotate --threads 1, alone then two at once ...")
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         startup = vrs_python("startup", empty, tmp / "vp-empty.vcf", 0, data.uri, False).seconds
         theirs = vrs_python("vrs-python", slice_vcf, tmp / "vp.vcf", n, data.uri, False)
         theirs.startup = startup
-        machine = ceiling(data, n_records, tmp)
+        machine = two_process_ceiling(data, n_records, tmp)
 
     base = rows[0].rate
     one_fanout = next((r.rate for r in rows[1:] if r.workers == 1), base)
