@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
+use anyvar_core::storage::metadata::{Mapping, MappingType};
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
@@ -186,6 +187,129 @@ impl Storage {
                 .find_alleles(&accession, start, end, &after, limit)
         })
         .map_err(to_py)
+    }
+
+    /// Stores `(id, JSON)` VRS objects that have no table of their own (copy numbers…).
+    fn put_objects(&self, py: Python<'_>, objects: Vec<(String, String)>) -> PyResult<()> {
+        py.detach(|| self.inner.put_objects(&objects))
+            .map_err(to_py)
+    }
+
+    /// Removes an object with its annotations and mappings; whether it was stored.
+    fn delete_object(&self, py: Python<'_>, id: String) -> PyResult<bool> {
+        py.detach(|| self.inner.delete_object(&id)).map_err(to_py)
+    }
+
+    /// Adds an annotation whose value is JSON text; returns its id.
+    fn add_annotation(
+        &self,
+        py: Python<'_>,
+        object_id: String,
+        annotation_type: String,
+        value: String,
+    ) -> PyResult<i64> {
+        py.detach(|| {
+            self.inner
+                .add_annotation(&object_id, &annotation_type, &value)
+        })
+        .map_err(to_py)
+    }
+
+    /// `(id, annotation_type, JSON value)` of an object's annotations, oldest first.
+    #[pyo3(signature = (object_id, annotation_type=None))]
+    fn annotations(
+        &self,
+        py: Python<'_>,
+        object_id: String,
+        annotation_type: Option<String>,
+    ) -> PyResult<Vec<(i64, String, String)>> {
+        let found = py
+            .detach(|| {
+                self.inner
+                    .annotations(&object_id, annotation_type.as_deref())
+            })
+            .map_err(to_py)?;
+        Ok(found
+            .into_iter()
+            .map(|a| (a.id, a.annotation_type, a.value))
+            .collect())
+    }
+
+    /// Removes an object's annotations of one type; how many there were.
+    fn delete_annotations(
+        &self,
+        py: Python<'_>,
+        object_id: String,
+        annotation_type: String,
+    ) -> PyResult<u64> {
+        py.detach(|| self.inner.delete_annotations(&object_id, &annotation_type))
+            .map_err(to_py)
+    }
+
+    /// Stores `(source_id, dest_id, mapping_type)` mappings; duplicates are kept once.
+    fn add_mappings(
+        &self,
+        py: Python<'_>,
+        mappings: Vec<(String, String, String)>,
+    ) -> PyResult<()> {
+        let mappings = mappings
+            .into_iter()
+            .map(|(source_id, dest_id, t)| {
+                Ok(Mapping {
+                    source_id,
+                    dest_id,
+                    mapping_type: MappingType::parse(&t)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()
+            .map_err(to_py)?;
+        py.detach(|| self.inner.add_mappings(&mappings))
+            .map_err(to_py)
+    }
+
+    /// `(source_id, dest_id, mapping_type)` of the mappings from (or, with `as_source` false,
+    /// to) an object.
+    #[pyo3(signature = (object_id, mapping_type=None, as_source=true))]
+    fn mappings(
+        &self,
+        py: Python<'_>,
+        object_id: String,
+        mapping_type: Option<String>,
+        as_source: bool,
+    ) -> PyResult<Vec<(String, String, String)>> {
+        let mapping_type = mapping_type
+            .map(|t| MappingType::parse(&t))
+            .transpose()
+            .map_err(to_py)?;
+        let found = py
+            .detach(|| self.inner.mappings(&object_id, mapping_type, as_source))
+            .map_err(to_py)?;
+        Ok(found
+            .into_iter()
+            .map(|m| (m.source_id, m.dest_id, m.mapping_type.value().to_string()))
+            .collect())
+    }
+
+    /// Removes one mapping; whether it was stored.
+    fn delete_mapping(
+        &self,
+        py: Python<'_>,
+        source_id: String,
+        dest_id: String,
+        mapping_type: String,
+    ) -> PyResult<bool> {
+        let mapping = Mapping {
+            source_id,
+            dest_id,
+            mapping_type: MappingType::parse(&mapping_type).map_err(to_py)?,
+        };
+        py.detach(|| self.inner.delete_mapping(&mapping))
+            .map_err(to_py)
+    }
+
+    /// Empties every table.
+    fn wipe(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.wipe()).map_err(to_py)
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod bins;
 mod loader;
+pub mod metadata;
 mod postgres;
 mod spill;
 mod sqlite;
@@ -29,9 +30,17 @@ pub(crate) struct Dialect {
     pub molecule_type: &'static str,
     /// After `CREATE TABLE (…)` of a table keyed by its id.
     pub keyed_table: &'static str,
+    /// An integer key the database numbers itself (`annotations`, `variation_mappings`).
+    pub serial_key: &'static str,
+    /// AnyVar's `mapping_type` enum (its member names: `LIFTOVER`…).
+    pub mapping_type: &'static str,
+    /// After `CAST($n AS TEXT)`: makes a text parameter a JSON value, and a mapping type.
+    pub to_json: &'static str,
+    pub to_mapping_type: &'static str,
 }
 
-/// AnyVar 1.0's tables and our search index. AnyVar's foreign keys and GiST range index are left
+/// AnyVar 1.0's tables (with its `vrs_objects`, `annotations` and `variation_mappings`) and our
+/// search index. AnyVar's foreign keys and GiST range index are left
 /// out: their per-row checks cost more than the rest of loading together, the loader commits
 /// references and locations before the alleles that name them, and searches use `allele_bins`.
 pub(crate) fn schema(d: &Dialect) -> String {
@@ -42,6 +51,9 @@ pub(crate) fn schema(d: &Dialect) -> String {
         blob,
         molecule_type,
         keyed_table,
+        serial_key,
+        mapping_type,
+        ..
     } = d;
     format!(
         r#"
@@ -55,12 +67,24 @@ CREATE TABLE IF NOT EXISTS alleles (
 CREATE TABLE IF NOT EXISTS allele_bins (
     sequence_reference_id {id} NOT NULL, bin {int} NOT NULL, alleles {blob} NOT NULL);
 CREATE INDEX IF NOT EXISTS allele_bins_idx ON allele_bins (sequence_reference_id, bin);
+CREATE TABLE IF NOT EXISTS vrs_objects (id {id} PRIMARY KEY, vrs_object {json} NOT NULL){keyed_table};
+CREATE TABLE IF NOT EXISTS annotations (
+    id {serial_key}, object_id {id} NOT NULL, annotation_type {id} NOT NULL,
+    annotation_value {json} NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_annotations_object_id_annotation_type
+    ON annotations (object_id, annotation_type);
+CREATE TABLE IF NOT EXISTS variation_mappings (
+    id {serial_key}, source_id {id} NOT NULL, dest_id {id} NOT NULL,
+    mapping_type {mapping_type} NOT NULL, UNIQUE (source_id, dest_id, mapping_type));
+CREATE INDEX IF NOT EXISTS idx_mappings_source_id ON variation_mappings (source_id);
+CREATE INDEX IF NOT EXISTS idx_mappings_dest_id ON variation_mappings (dest_id);
+CREATE INDEX IF NOT EXISTS idx_mappings_source_id_type ON variation_mappings (source_id, mapping_type);
 "#
     )
 }
 
 /// The columns the registry reads and writes, by table.
-const COLUMNS: [(&str, &[&str]); 4] = [
+const COLUMNS: [(&str, &[&str]); 7] = [
     ("sequence_references", &["id"]),
     (
         "locations",
@@ -68,6 +92,15 @@ const COLUMNS: [(&str, &[&str]); 4] = [
     ),
     ("alleles", &["id", "location_id", "state"]),
     ("allele_bins", &["sequence_reference_id", "bin", "alleles"]),
+    ("vrs_objects", &["id", "vrs_object"]),
+    (
+        "annotations",
+        &["id", "object_id", "annotation_type", "annotation_value"],
+    ),
+    (
+        "variation_mappings",
+        &["id", "source_id", "dest_id", "mapping_type"],
+    ),
 ];
 
 /// Fails when an existing table lacks a column we use (a database of another program, or of
@@ -344,10 +377,31 @@ fn sequence_reference_json(accession: &str) -> String {
     format!(r#"{{"type":"SequenceReference","refgetAccession":"{accession}"}}"#)
 }
 
+/// What one database does for the registry; SQLite and PostgreSQL implement it, and
+/// everything above (registration, lookups, search, [`metadata`]) is written once over it.
+pub(crate) trait Store: Send + Sync {
+    /// A connection of its own for one part of a registration.
+    fn writer(&self) -> Result<Box<dyn Writer>>;
+    /// How many writers one registration may use at once.
+    fn max_writers(&self) -> usize;
+    /// A SequenceLocation (`ga4gh:SL.…`) or SequenceReference (`SQ.…`) as JSON.
+    fn location_or_reference(&self, id: &str) -> Result<Option<String>>;
+    /// The API's JSON of the stored alleles among `digests` (sorted, distinct), in id order.
+    fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>>;
+    /// The `allele_bins` entries of `accession` in bins `first..=last` and the wide bin.
+    fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>>;
+    /// The spelling of [`metadata`]'s statements in this database.
+    fn dialect(&self) -> &'static Dialect;
+    /// Runs `statements` (numbered `$1…` text parameters, in order of first use) in one
+    /// transaction; returns the rows each changed.
+    fn execute(&self, statements: &[(&str, &[&str])]) -> Result<Vec<u64>>;
+    /// The rows of `sql`, every column read as text (NULL as None).
+    fn query(&self, sql: &str, params: &[&str]) -> Result<Vec<Vec<Option<String>>>>;
+}
+
 /// Where registered objects live, chosen by `ANYVAR_STORAGE_URI`.
-pub enum Storage {
-    Sqlite(sqlite::SqliteStore),
-    Postgres(postgres::PostgresStore),
+pub struct Storage {
+    store: Box<dyn Store>,
 }
 
 impl Storage {
@@ -356,36 +410,27 @@ impl Storage {
     pub fn open(uri: &str) -> Result<Storage> {
         let (scheme, _) = uri.split_once("://").unwrap_or(("", uri));
         let base = scheme.split('+').next().unwrap_or("");
-        match base {
+        let store: Box<dyn Store> = match base {
             "postgresql" | "postgres" => {
                 let url = format!("postgresql://{}", &uri[scheme.len() + 3..]);
-                Ok(Storage::Postgres(postgres::PostgresStore::open(&url)?))
+                Box::new(postgres::PostgresStore::open(&url)?)
             }
-            "sqlite" => Ok(Storage::Sqlite(sqlite::SqliteStore::open(
-                &uri[scheme.len() + 3..],
-            )?)),
-            "" => Ok(Storage::Sqlite(sqlite::SqliteStore::open(uri)?)),
-            other => Err(Error::Storage(format!(
-                "unsupported storage URI scheme {other:?}: use postgresql://… or sqlite:///path"
-            ))),
-        }
+            "sqlite" => Box::new(sqlite::SqliteStore::open(&uri[scheme.len() + 3..])?),
+            "" => Box::new(sqlite::SqliteStore::open(uri)?),
+            other => {
+                return Err(Error::Storage(format!(
+                    "unsupported storage URI scheme {other:?}: use postgresql://… or sqlite:///path"
+                )))
+            }
+        };
+        Ok(Storage { store })
     }
 
-    /// Connections for one registration: SQLite takes one writer at a time; PostgreSQL loads
-    /// with up to `parallel` connections (at least one).
+    /// Connections for one registration: up to `parallel` (at least one), as many as the
+    /// database takes at once.
     fn writers(&self, parallel: usize) -> Result<Vec<Box<dyn Writer>>> {
-        let count = match self {
-            Storage::Sqlite(_) => 1,
-            Storage::Postgres(_) => parallel.clamp(1, 4),
-        };
-        (0..count)
-            .map(|_| -> Result<Box<dyn Writer>> {
-                Ok(match self {
-                    Storage::Sqlite(s) => Box::new(s.writer()?),
-                    Storage::Postgres(s) => Box::new(s.writer()?),
-                })
-            })
-            .collect()
+        let count = parallel.clamp(1, self.store.max_writers());
+        (0..count).map(|_| self.store.writer()).collect()
     }
 
     /// Registers a few alleles now (the registry endpoints).
@@ -422,8 +467,8 @@ impl Storage {
         loader::spawn(self.writers(parallel)?)
     }
 
-    /// Any registered Allele (`ga4gh:VA.…`), SequenceLocation (`ga4gh:SL.…`) or
-    /// SequenceReference (`SQ.…`, `ga4gh:SQ.…`) as JSON.
+    /// Any registered Allele (`ga4gh:VA.…`), SequenceLocation (`ga4gh:SL.…`),
+    /// SequenceReference (`SQ.…`, `ga4gh:SQ.…`) or other VRS object (`vrs_objects`) as JSON.
     pub fn get_object(&self, id: &str) -> Result<Option<String>> {
         if let Some(digest) = id.strip_prefix("ga4gh:VA.") {
             let Ok(digest) = digest.as_bytes().try_into().map(Digest) else {
@@ -431,18 +476,14 @@ impl Storage {
             };
             return Ok(self.alleles(&[digest])?.pop());
         }
-        match self {
-            Storage::Sqlite(s) => s.get_object(id),
-            Storage::Postgres(s) => s.get_object(id),
+        if id.starts_with("ga4gh:SL.") || id.trim_start_matches("ga4gh:").starts_with("SQ.") {
+            return self.store.location_or_reference(id);
         }
+        metadata::get_object(&*self.store, id)
     }
 
-    /// The API's JSON of the stored alleles among `digests` (sorted, distinct), in id order.
     fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
-        match self {
-            Storage::Sqlite(s) => s.alleles(digests),
-            Storage::Postgres(s) => s.alleles(digests),
-        }
+        self.store.alleles(digests)
     }
 
     /// Alleles on `accession` whose location overlaps `[start, end]`, ordered by id, after the
@@ -456,10 +497,7 @@ impl Storage {
         limit: i64,
     ) -> Result<Vec<String>> {
         let (first, last) = bins::of_query(start.max(0) as u64, end.max(0) as u64);
-        let rows = match self {
-            Storage::Sqlite(s) => s.bins(accession, first, last)?,
-            Storage::Postgres(s) => s.bins(accession, first, last)?,
-        };
+        let rows = self.store.bins(accession, first, last)?;
         // Ids share one prefix, so they sort as their digests do.
         let after_id = |d: &Digest| {
             b"ga4gh:VA."

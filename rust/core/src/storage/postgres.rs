@@ -13,7 +13,7 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::{
     bin_rows, bins, check_columns, schema, sequence_reference_json, stored_allele_json,
-    stored_location_json, AlleleRow, BinEntry, BinRow, Dialect, Kind, LocationRow, Writer,
+    stored_location_json, AlleleRow, BinEntry, BinRow, Dialect, Kind, LocationRow, Store, Writer,
 };
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -28,11 +28,19 @@ const DIALECT: Dialect = Dialect {
     blob: "bytea",
     molecule_type: "molecule_type",
     keyed_table: "",
+    serial_key: "serial PRIMARY KEY",
+    mapping_type: "mapping_type",
+    to_json: "::jsonb",
+    to_mapping_type: "::mapping_type",
 };
 
-/// AnyVar 1.0's enum type of `sequence_references.molecule_type`.
-const MOLECULE_TYPE: &str = "DO $$ BEGIN
+/// AnyVar 1.0's enum types of `sequence_references.molecule_type` and
+/// `variation_mappings.mapping_type` (SQLAlchemy stores the mapping type's member names).
+const ENUM_TYPES: &str = "DO $$ BEGIN
     CREATE TYPE molecule_type AS ENUM ('genomic', 'RNA', 'mRNA', 'protein');
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+    CREATE TYPE mapping_type AS ENUM ('LIFTOVER', 'TRANSCRIPTION', 'TRANSLATION');
 EXCEPTION WHEN duplicate_object THEN NULL; END $$;";
 
 /// Arbitrary key of the advisory lock that serialises schema creation across processes.
@@ -82,7 +90,7 @@ impl PostgresStore {
             .query_one("SELECT to_regclass('allele_bins') IS NOT NULL", &[])
             .map_err(|e| err("reading the schema", e))?
             .get(0);
-        tx.batch_execute(MOLECULE_TYPE)
+        tx.batch_execute(ENUM_TYPES)
             .and_then(|()| tx.batch_execute(&schema(&DIALECT)))
             .map_err(|e| err("creating tables", e))?;
         check_columns("the PostgreSQL database", |table| {
@@ -102,18 +110,6 @@ impl PostgresStore {
         Ok(PostgresStore {
             url: url.to_string(),
             reader: Mutex::new(client),
-        })
-    }
-
-    pub fn writer(&self) -> Result<PostgresWriter> {
-        let mut client = connect(&self.url)?;
-        // Commits return without waiting for the WAL flush; `make_durable` waits once for all.
-        client
-            .batch_execute("SET synchronous_commit = off")
-            .map_err(|e| err("configuring the connection", e))?;
-        Ok(PostgresWriter {
-            client,
-            staging: HashSet::new(),
         })
     }
 
@@ -138,9 +134,27 @@ impl PostgresStore {
             outcome => outcome.map_err(|e| err(context, e)),
         }
     }
+}
 
-    /// A SequenceLocation or SequenceReference as JSON (alleles: [`PostgresStore::alleles`]).
-    pub fn get_object(&self, id: &str) -> Result<Option<String>> {
+impl Store for PostgresStore {
+    fn writer(&self) -> Result<Box<dyn Writer>> {
+        let mut client = connect(&self.url)?;
+        // Commits return without waiting for the WAL flush; `make_durable` waits once for all.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .map_err(|e| err("configuring the connection", e))?;
+        Ok(Box::new(PostgresWriter {
+            client,
+            staging: HashSet::new(),
+        }))
+    }
+
+    /// Loading runs on up to four connections.
+    fn max_writers(&self) -> usize {
+        4
+    }
+
+    fn location_or_reference(&self, id: &str) -> Result<Option<String>> {
         let context = format!("reading {id}");
         if id.starts_with("ga4gh:SL.") {
             let row = self.read(&context, |client| {
@@ -162,8 +176,7 @@ impl PostgresStore {
         Ok(row.map(|r| sequence_reference_json(r.get(0))))
     }
 
-    /// The stored alleles among `digests`, as JSON, in id order.
-    pub fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
+    fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
         let rows = self.read("reading alleles", |client| {
             client.query(
                 "SELECT a.id::text, a.state::text, l.id::text, l.sequence_reference_id::text,
@@ -179,8 +192,7 @@ impl PostgresStore {
             .collect())
     }
 
-    /// The `allele_bins` entries of `accession` in bins `first..=last` and the wide bin.
-    pub fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>> {
+    fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>> {
         let rows = self.read("searching alleles", |client| {
             client.query(
                 "SELECT alleles FROM allele_bins WHERE sequence_reference_id = $1
@@ -189,6 +201,48 @@ impl PostgresStore {
             )
         })?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+
+    /// Not repeated on a dropped connection (a write may have happened): the connection is
+    /// reopened for the next call.
+    fn execute(&self, statements: &[(&str, &[&str])]) -> Result<Vec<u64>> {
+        let mut client = self.reader.lock().expect("postgres reader");
+        if client.is_closed() {
+            *client = connect(&self.url)?;
+        }
+        let mut tx = client.transaction().map_err(|e| err("writing", e))?;
+        let mut changed = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            changed.push(tx.execute(*sql, &params).map_err(|e| err("writing", e))?);
+        }
+        tx.commit().map_err(|e| err("writing", e))?;
+        Ok(changed)
+    }
+
+    fn query(&self, sql: &str, params: &[&str]) -> Result<Vec<Vec<Option<String>>>> {
+        let rows = self.read("reading", |client| {
+            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            client.query(sql, &params)
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<_, Option<String>>(i))
+                    .collect()
+            })
+            .collect())
     }
 }
 
@@ -450,6 +504,14 @@ mod tests {
     #[test]
     fn postgres_round_trip() {
         with_database("anyvar_core_unit_test", exercise);
+    }
+
+    #[test]
+    fn postgres_metadata() {
+        with_database(
+            "anyvar_core_unit_test_metadata",
+            super::super::metadata::tests::exercise_metadata,
+        );
     }
 
     #[test]

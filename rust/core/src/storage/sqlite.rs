@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Statement, Tran
 
 use super::{
     bins, check_columns, schema, sequence_reference_json, stored_allele_json, stored_location_json,
-    AlleleRow, BinRow, Dialect, Kind, LocationRow, Writer,
+    AlleleRow, BinRow, Dialect, Kind, LocationRow, Store, Writer,
 };
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -30,6 +30,10 @@ const DIALECT: Dialect = Dialect {
     molecule_type: "TEXT",
     // The table is the id's B-tree: one insert a row instead of a row plus an index entry.
     keyed_table: " WITHOUT ROWID",
+    serial_key: "INTEGER PRIMARY KEY",
+    mapping_type: "TEXT",
+    to_json: "",
+    to_mapping_type: "",
 };
 
 /// Rows bound per INSERT statement: fewer statement executions for the same rows (measured:
@@ -128,20 +132,26 @@ impl SqliteStore {
             checkpoint,
         })
     }
+}
 
-    pub fn writer(&self) -> Result<SqliteWriter> {
+impl Store for SqliteStore {
+    fn writer(&self) -> Result<Box<dyn Writer>> {
         let conn = connect(&self.path)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
             .map_err(|e| err("configuring SQLite", e))?;
-        Ok(SqliteWriter {
+        Ok(Box::new(SqliteWriter {
             conn,
             path: self.path.clone(),
             checkpoint: self.checkpoint.clone(),
-        })
+        }))
     }
 
-    /// A SequenceLocation or SequenceReference as JSON (alleles: [`SqliteStore::alleles`]).
-    pub fn get_object(&self, id: &str) -> Result<Option<String>> {
+    /// SQLite takes one writer at a time.
+    fn max_writers(&self) -> usize {
+        1
+    }
+
+    fn location_or_reference(&self, id: &str) -> Result<Option<String>> {
         let conn = self.reader.lock().expect("sqlite reader");
         let found = if id.starts_with("ga4gh:SL.") {
             conn.query_row(
@@ -169,8 +179,7 @@ impl SqliteStore {
             .map_err(|e| err(&format!("reading {id}"), e))
     }
 
-    /// The stored alleles among `digests`, as JSON, in id order.
-    pub fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
+    fn alleles(&self, digests: &[Digest]) -> Result<Vec<String>> {
         let conn = self.reader.lock().expect("sqlite reader");
         let mut stmt = conn
             .prepare_cached(
@@ -195,8 +204,7 @@ impl SqliteStore {
         rows
     }
 
-    /// The `allele_bins` entries of `accession` in bins `first..=last` and the wide bin.
-    pub fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>> {
+    fn bins(&self, accession: &str, first: i64, last: i64) -> Result<Vec<Vec<u8>>> {
         let conn = self.reader.lock().expect("sqlite reader");
         let mut stmt = conn
             .prepare_cached(
@@ -208,6 +216,41 @@ impl SqliteStore {
             .query_map(params![accession, first, last, bins::WIDE], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| err("searching alleles", e));
+        rows
+    }
+
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+
+    fn execute(&self, statements: &[(&str, &[&str])]) -> Result<Vec<u64>> {
+        let mut conn = self.reader.lock().expect("sqlite reader");
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| err("writing", e))?;
+        let mut changed = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            let mut stmt = tx.prepare_cached(sql).map_err(|e| err("writing", e))?;
+            let n = stmt
+                .execute(rusqlite::params_from_iter(params.iter()))
+                .map_err(|e| err("writing", e))?;
+            changed.push(n as u64);
+        }
+        tx.commit().map_err(|e| err("writing", e))?;
+        let _ = self.checkpoint.try_send(());
+        Ok(changed)
+    }
+
+    fn query(&self, sql: &str, params: &[&str]) -> Result<Vec<Vec<Option<String>>>> {
+        let conn = self.reader.lock().expect("sqlite reader");
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| err("reading", e))?;
+        let width = stmt.column_count();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                (0..width).map(|i| r.get::<_, Option<String>>(i)).collect()
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| err("reading", e));
         rows
     }
 }

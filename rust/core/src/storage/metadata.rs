@@ -1,0 +1,359 @@
+//! What AnyVar keeps beside the alleles, in its own tables so that AnyVar and this service can
+//! share a database: other VRS objects (`vrs_objects`: copy numbers, categorical variants…),
+//! annotations (`annotations`; AnyVar's main branch calls them extensions) and mappings between
+//! variations (`variation_mappings`: liftover, transcription, translation). Written once over
+//! [`Store`]; every statement is plain SQL that SQLite and PostgreSQL both take.
+
+use super::{Kind, Storage, Store};
+use crate::error::{Error, Result};
+
+/// How one variation relates to another (AnyVar's `VariationMappingType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MappingType {
+    Liftover,
+    Transcription,
+    Translation,
+}
+
+impl MappingType {
+    pub const ALL: [MappingType; 3] = [
+        MappingType::Liftover,
+        MappingType::Transcription,
+        MappingType::Translation,
+    ];
+
+    /// The API's spelling (`liftover`).
+    pub fn value(self) -> &'static str {
+        match self {
+            MappingType::Liftover => "liftover",
+            MappingType::Transcription => "transcription",
+            MappingType::Translation => "translation",
+        }
+    }
+
+    /// The database's spelling: AnyVar's SQLAlchemy enum stores member names (`LIFTOVER`).
+    fn stored(self) -> &'static str {
+        match self {
+            MappingType::Liftover => "LIFTOVER",
+            MappingType::Transcription => "TRANSCRIPTION",
+            MappingType::Translation => "TRANSLATION",
+        }
+    }
+
+    /// From either spelling.
+    pub fn parse(text: &str) -> Result<MappingType> {
+        MappingType::ALL
+            .into_iter()
+            .find(|t| text == t.value() || text == t.stored())
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown mapping type {text:?}")))
+    }
+}
+
+/// A row of `variation_mappings`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub source_id: String,
+    pub dest_id: String,
+    pub mapping_type: MappingType,
+}
+
+/// A row of `annotations`; `value` is JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annotation {
+    pub id: i64,
+    pub object_id: String,
+    pub annotation_type: String,
+    pub value: String,
+}
+
+/// A stored `vrs_objects` entry as JSON (objects without a table of their own).
+pub(super) fn get_object(store: &dyn Store, id: &str) -> Result<Option<String>> {
+    let rows = store.query(
+        "SELECT CAST(vrs_object AS TEXT) FROM vrs_objects WHERE id = $1",
+        &[id],
+    )?;
+    Ok(rows.into_iter().next().and_then(|mut r| r.remove(0)))
+}
+
+fn text(cell: Option<String>, column: &str) -> Result<String> {
+    cell.ok_or_else(|| Error::Storage(format!("{column} is NULL")))
+}
+
+impl Storage {
+    /// Stores VRS objects that have no table of their own, as `(id, JSON)`; an id already
+    /// stored keeps its object (ids are digests of the content).
+    pub fn put_objects(&self, objects: &[(String, String)]) -> Result<()> {
+        let d = self.store.dialect();
+        let sql = format!(
+            "INSERT INTO vrs_objects (id, vrs_object) VALUES ($1, CAST($2 AS TEXT){})
+             ON CONFLICT (id) DO NOTHING",
+            d.to_json
+        );
+        let params: Vec<[&str; 2]> = objects.iter().map(|(id, json)| [&**id, &**json]).collect();
+        let statements: Vec<(&str, &[&str])> = params.iter().map(|p| (&*sql, &p[..])).collect();
+        self.store.execute(&statements).map(drop)
+    }
+
+    /// Whether `id` names a stored object (of any kind).
+    pub fn contains(&self, id: &str) -> Result<bool> {
+        Ok(self.get_object(id)?.is_some())
+    }
+
+    /// Removes an allele or other VRS object with its annotations and the mappings that name
+    /// it on either side (its location and sequence reference stay: other alleles may share
+    /// them). Whether the object was stored.
+    pub fn delete_object(&self, id: &str) -> Result<bool> {
+        let id = [id];
+        let mut statements: Vec<(&str, &[&str])> = vec![
+            ("DELETE FROM vrs_objects WHERE id = $1", &id),
+            ("DELETE FROM annotations WHERE object_id = $1", &id),
+            (
+                "DELETE FROM variation_mappings WHERE source_id = $1 OR dest_id = $1",
+                &id,
+            ),
+        ];
+        if id[0].starts_with(Kind::Allele.prefix()) {
+            statements.push(("DELETE FROM alleles WHERE id = $1", &id));
+        }
+        let changed = self.store.execute(&statements)?;
+        Ok(changed[0] > 0 || changed.get(3).is_some_and(|&n| n > 0))
+    }
+
+    /// Adds an annotation (several of one type may exist); returns its id.
+    pub fn add_annotation(
+        &self,
+        object_id: &str,
+        annotation_type: &str,
+        value: &str,
+    ) -> Result<i64> {
+        let sql = format!(
+            "INSERT INTO annotations (object_id, annotation_type, annotation_value)
+             VALUES ($1, $2, CAST($3 AS TEXT){}) RETURNING CAST(id AS TEXT)",
+            self.store.dialect().to_json
+        );
+        let rows = self
+            .store
+            .query(&sql, &[object_id, annotation_type, value])?;
+        let id = rows.into_iter().next().and_then(|mut r| r.remove(0));
+        text(id, "annotations.id")?
+            .parse()
+            .map_err(|e| Error::Storage(format!("annotations.id: {e}")))
+    }
+
+    /// The annotations of `object_id`, of one type or all, in the order they were added.
+    pub fn annotations(
+        &self,
+        object_id: &str,
+        annotation_type: Option<&str>,
+    ) -> Result<Vec<Annotation>> {
+        let select = "SELECT CAST(id AS TEXT), annotation_type, CAST(annotation_value AS TEXT)
+                      FROM annotations WHERE object_id = $1";
+        let rows = match annotation_type {
+            Some(t) => self.store.query(
+                &format!("{select} AND annotation_type = $2 ORDER BY id"),
+                &[object_id, t],
+            )?,
+            None => self
+                .store
+                .query(&format!("{select} ORDER BY id"), &[object_id])?,
+        };
+        rows.into_iter()
+            .map(|mut r| {
+                let value = text(r.pop().flatten(), "annotation_value")?;
+                let annotation_type = text(r.pop().flatten(), "annotation_type")?;
+                let id = text(r.pop().flatten(), "annotations.id")?;
+                Ok(Annotation {
+                    id: id
+                        .parse()
+                        .map_err(|e| Error::Storage(format!("annotations.id: {e}")))?,
+                    object_id: object_id.to_string(),
+                    annotation_type,
+                    value,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the annotations of `object_id` of one type; how many there were.
+    pub fn delete_annotations(&self, object_id: &str, annotation_type: &str) -> Result<u64> {
+        let changed = self.store.execute(&[(
+            "DELETE FROM annotations WHERE object_id = $1 AND annotation_type = $2",
+            &[object_id, annotation_type],
+        )])?;
+        Ok(changed[0])
+    }
+
+    /// Stores mappings; one already stored is kept once.
+    pub fn add_mappings(&self, mappings: &[Mapping]) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO variation_mappings (source_id, dest_id, mapping_type)
+             VALUES ($1, $2, CAST($3 AS TEXT){}) ON CONFLICT DO NOTHING",
+            self.store.dialect().to_mapping_type
+        );
+        let params: Vec<[&str; 3]> = mappings
+            .iter()
+            .map(|m| [&*m.source_id, &*m.dest_id, m.mapping_type.stored()])
+            .collect();
+        let statements: Vec<(&str, &[&str])> = params.iter().map(|p| (&*sql, &p[..])).collect();
+        self.store.execute(&statements).map(drop)
+    }
+
+    /// The mappings with `object_id` as their source (or, with `as_source` false, as their
+    /// destination), of one type or all.
+    pub fn mappings(
+        &self,
+        object_id: &str,
+        mapping_type: Option<MappingType>,
+        as_source: bool,
+    ) -> Result<Vec<Mapping>> {
+        let side = if as_source { "source_id" } else { "dest_id" };
+        let select = format!(
+            "SELECT source_id, dest_id, CAST(mapping_type AS TEXT) FROM variation_mappings
+             WHERE {side} = $1"
+        );
+        let rows = match mapping_type {
+            Some(t) => self.store.query(
+                &format!("{select} AND CAST(mapping_type AS TEXT) = $2 ORDER BY id"),
+                &[object_id, t.stored()],
+            )?,
+            None => self
+                .store
+                .query(&format!("{select} ORDER BY id"), &[object_id])?,
+        };
+        rows.into_iter()
+            .map(|mut r| {
+                let mapping_type = MappingType::parse(&text(r.pop().flatten(), "mapping_type")?)?;
+                let dest_id = text(r.pop().flatten(), "dest_id")?;
+                let source_id = text(r.pop().flatten(), "source_id")?;
+                Ok(Mapping {
+                    source_id,
+                    dest_id,
+                    mapping_type,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes one mapping; whether it was stored.
+    pub fn delete_mapping(&self, mapping: &Mapping) -> Result<bool> {
+        let changed = self.store.execute(&[(
+            "DELETE FROM variation_mappings WHERE source_id = $1 AND dest_id = $2
+             AND CAST(mapping_type AS TEXT) = $3",
+            &[
+                &mapping.source_id,
+                &mapping.dest_id,
+                mapping.mapping_type.stored(),
+            ],
+        )])?;
+        Ok(changed[0] > 0)
+    }
+
+    /// Empties every table (AnyVar's `wipe_db`).
+    pub fn wipe(&self) -> Result<()> {
+        let tables = [
+            "variation_mappings",
+            "annotations",
+            "vrs_objects",
+            "allele_bins",
+            "alleles",
+            "locations",
+            "sequence_references",
+        ];
+        let statements: Vec<String> = tables.iter().map(|t| format!("DELETE FROM {t}")).collect();
+        let statements: Vec<(&str, &[&str])> = statements.iter().map(|s| (&**s, &[][..])).collect();
+        self.store.execute(&statements).map(drop)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// What every storage must do with metadata: objects, annotations, mappings, deletes.
+    pub(crate) fn exercise_metadata(storage: &Storage) {
+        let alleles = super::super::tests::sample_alleles();
+        storage.put(&alleles[..3]).unwrap();
+        let (a, b) = (alleles[0].id(), alleles[1].id());
+
+        let cn = r#"{"id":"ga4gh:CN.x","type":"CopyNumberCount","copies":3}"#;
+        storage
+            .put_objects(&[("ga4gh:CN.x".into(), cn.into())])
+            .unwrap();
+        storage
+            .put_objects(&[("ga4gh:CN.x".into(), r#"{"other":1}"#.into())])
+            .unwrap();
+        let got: serde_json::Value =
+            serde_json::from_str(&storage.get_object("ga4gh:CN.x").unwrap().unwrap()).unwrap();
+        assert_eq!(got["copies"], 3, "the first object stays");
+
+        let first = storage.add_annotation(&a, "note", r#""one""#).unwrap();
+        let second = storage
+            .add_annotation(&a, "note", r#"{"k":[1,2]}"#)
+            .unwrap();
+        storage.add_annotation(&a, "other", "2").unwrap();
+        assert!(second > first);
+        let notes = storage.annotations(&a, Some("note")).unwrap();
+        assert_eq!(notes.len(), 2);
+        assert_eq!(notes[0].value, r#""one""#);
+        let value: serde_json::Value = serde_json::from_str(&notes[1].value).unwrap();
+        assert_eq!(value["k"][1], 2);
+        assert_eq!(storage.annotations(&a, None).unwrap().len(), 3);
+        assert_eq!(storage.delete_annotations(&a, "other").unwrap(), 1);
+        assert_eq!(storage.annotations(&a, None).unwrap().len(), 2);
+
+        let lift = Mapping {
+            source_id: a.clone(),
+            dest_id: b.clone(),
+            mapping_type: MappingType::Liftover,
+        };
+        let back = Mapping {
+            source_id: b.clone(),
+            dest_id: a.clone(),
+            mapping_type: MappingType::Liftover,
+        };
+        storage.add_mappings(&[lift.clone(), back.clone()]).unwrap();
+        storage.add_mappings(&[lift.clone()]).unwrap();
+        assert_eq!(
+            storage.mappings(&a, None, true).unwrap(),
+            vec![lift.clone()]
+        );
+        assert_eq!(
+            storage.mappings(&a, None, false).unwrap(),
+            vec![back.clone()]
+        );
+        assert!(storage
+            .mappings(&a, Some(MappingType::Translation), true)
+            .unwrap()
+            .is_empty());
+
+        assert!(storage.delete_object(&a).unwrap());
+        assert!(storage.get_object(&a).unwrap().is_none());
+        assert!(storage.annotations(&a, None).unwrap().is_empty());
+        assert!(
+            storage.mappings(&b, None, true).unwrap().is_empty(),
+            "both directions"
+        );
+        assert!(!storage.delete_object(&a).unwrap(), "already gone");
+        assert!(storage.get_object(&b).unwrap().is_some(), "others stay");
+        assert!(storage.delete_object("ga4gh:CN.x").unwrap());
+
+        storage.wipe().unwrap();
+        assert!(storage.get_object(&b).unwrap().is_none());
+    }
+
+    #[test]
+    fn mapping_types_read_either_spelling() {
+        for t in MappingType::ALL {
+            assert_eq!(MappingType::parse(t.value()).unwrap(), t);
+            assert_eq!(MappingType::parse(t.stored()).unwrap(), t);
+        }
+        assert!(MappingType::parse("sideways").is_err());
+    }
+
+    #[test]
+    fn sqlite_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite://{}", dir.path().join("m.sqlite3").display());
+        exercise_metadata(&Storage::open(&uri).unwrap());
+    }
+}
