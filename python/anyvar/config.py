@@ -56,6 +56,24 @@ class Settings(BaseSettings):
 
     auth_token_list: str = Field(default="", alias="ANYVAR_AUTH_TOKEN_LIST")
     """Comma-separated bearer tokens; when set, every route but the docs requires one."""
+    # JWT bearer tokens from an OpenID Connect issuer, as AnyVar 1.0.0 (anyvar/restapi/auth.py).
+    # Any of these lists, when set, must match the token's claim; a token passes when it is in
+    # the token list above or is such a JWT.
+    auth_issuer_url: str | None = Field(default=None, alias="ANYVAR_AUTH_ISSUER_URL")
+    """The issuer (``iss`` claim, compared exactly) of accepted JWTs; when set, every route but
+    the docs requires a bearer token (needs ANYVAR_AUTH_JWKS_URI to accept any JWT)."""
+    auth_jwks_uri: str | None = Field(default=None, alias="ANYVAR_AUTH_JWKS_URI")
+    """URL of the issuer's JSON Web Key Set; the RS256 signature is checked with its keys."""
+    auth_audiences: str = Field(default="", alias="ANYVAR_AUTH_AUDIENCES")
+    """Comma-separated; when set, one of the token's ``aud`` values must be among them."""
+    auth_appids: str = Field(default="", alias="ANYVAR_AUTH_APPIDS")
+    """Comma-separated; when set, the token's ``appid`` claim must be among them."""
+    auth_scopes: str = Field(default="", alias="ANYVAR_AUTH_SCOPES")
+    """Comma-separated; when set, the token's ``scope`` must hold at least one of them."""
+    auth_emails: str = Field(default="", alias="ANYVAR_AUTH_EMAILS")
+    """Comma-separated; when set, the token's ``email`` must be among them (ignoring case)."""
+    auth_subjects: str = Field(default="", alias="ANYVAR_AUTH_SUBJECTS")
+    """Comma-separated; when set, the token's ``sub`` claim must be among them."""
 
     # Asynchronous runs on Celery (names and defaults of AnyVar's documentation).
     celery_broker_url: str = Field(default="redis://localhost:6379/0", alias="CELERY_BROKER_URL")
