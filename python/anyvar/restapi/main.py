@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from anyvar import __version__, metrics
 from anyvar.config import Settings
 from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
-from anyvar.restapi import errors, runs
+from anyvar.restapi import auth, errors, runs
 from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.routers import page, service_info, variations, vcf
 
@@ -87,25 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     metrics.install(app)
-    tokens = settings.auth_tokens()
-    if tokens:
-
-        @app.middleware("http")
-        async def require_token(request: Request, call_next):
-            path = request.url.path
-            if path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                valid = scheme.lower() == "bearer" and any(
-                    secrets.compare_digest(token.encode(), t.encode()) for t in tokens
-                )
-                if not valid:
-                    return JSONResponse(
-                        status_code=401,
-                        content={"error": "Invalid token", "error_code": "UNAUTHORIZED"},
-                        headers={"WWW-Authenticate": "Bearer"},
-                    )
-            return await call_next(request)
-
+    # Bearer tokens (ANYVAR_AUTH_TOKEN_LIST) and JWTs (ANYVAR_AUTH_ISSUER_URL): auth.py.
+    auth.install(app, settings, OPEN_PATHS, OPEN_PREFIXES)
     app.include_router(service_info.router)
     app.include_router(vcf.router)
     app.include_router(variations.router)
