@@ -215,6 +215,20 @@ impl Storage {
         .map_err(to_py)
     }
 
+    /// Adds `(object_id, JSON value)` annotations of one type to objects that have none yet.
+    fn add_annotations_if_missing(
+        &self,
+        py: Python<'_>,
+        annotation_type: String,
+        annotations: Vec<(String, String)>,
+    ) -> PyResult<()> {
+        py.detach(|| {
+            self.inner
+                .add_annotations_if_missing(&annotation_type, &annotations)
+        })
+        .map_err(to_py)
+    }
+
     /// `(id, annotation_type, JSON value)` of an object's annotations, oldest first.
     #[pyo3(signature = (object_id, annotation_type=None))]
     fn annotations(

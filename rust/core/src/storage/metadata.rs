@@ -140,6 +140,28 @@ impl Storage {
             .map_err(|e| Error::Storage(format!("annotations.id: {e}")))
     }
 
+    /// Adds `(object_id, JSON value)` annotations of one type to the objects that have none of
+    /// that type yet (AnyVar's creation timestamps), in one transaction.
+    pub fn add_annotations_if_missing(
+        &self,
+        annotation_type: &str,
+        annotations: &[(String, String)],
+    ) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO annotations (object_id, annotation_type, annotation_value)
+             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT){} WHERE NOT EXISTS (
+                 SELECT 1 FROM annotations
+                 WHERE object_id = CAST($1 AS TEXT) AND annotation_type = CAST($2 AS TEXT))",
+            self.store.dialect().to_json
+        );
+        let params: Vec<[&str; 3]> = annotations
+            .iter()
+            .map(|(id, value)| [&**id, annotation_type, &**value])
+            .collect();
+        let statements: Vec<(&str, &[&str])> = params.iter().map(|p| (&*sql, &p[..])).collect();
+        self.store.execute(&statements).map(drop)
+    }
+
     /// The annotations of `object_id`, of one type or all, in the order they were added.
     pub fn annotations(
         &self,
@@ -300,6 +322,17 @@ pub(crate) mod tests {
         assert_eq!(storage.annotations(&a, None).unwrap().len(), 3);
         assert_eq!(storage.delete_annotations(&a, "other").unwrap(), 1);
         assert_eq!(storage.annotations(&a, None).unwrap().len(), 2);
+        let stamps = [(a.clone(), r#""t1""#.into()), (b.clone(), r#""t1""#.into())];
+        storage
+            .add_annotations_if_missing("created", &stamps)
+            .unwrap();
+        storage
+            .add_annotations_if_missing("created", &[(a.clone(), r#""t2""#.into())])
+            .unwrap();
+        let created = storage.annotations(&a, Some("created")).unwrap();
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].value, r#""t1""#, "the first stays");
+        assert_eq!(storage.annotations(&b, Some("created")).unwrap().len(), 1);
 
         let lift = Mapping {
             source_id: a.clone(),

@@ -477,8 +477,11 @@ impl Storage {
             return Ok(self.alleles(&[digest])?.pop());
         }
         if id.starts_with("ga4gh:SL.") || id.trim_start_matches("ga4gh:").starts_with("SQ.") {
-            return self.store.location_or_reference(id);
+            if let Some(found) = self.store.location_or_reference(id)? {
+                return Ok(Some(found));
+            }
         }
+        // Objects of other kinds, and locations or references stored on their own.
         metadata::get_object(&*self.store, id)
     }
 
