@@ -7,6 +7,7 @@ from anyvar.sequence import open_sequence_source
 
 __all__ = [
     "VRS_VERSION",
+    "AnyVar",
     "AnnotationSummary",
     "AnyVarError",
     "SequenceSource",
@@ -15,5 +16,19 @@ __all__ = [
     "__version__",
     "allele_ids",
     "annotate_vcf",
+    "create_storage",
+    "create_translator",
     "open_sequence_source",
 ]
+
+# AnyVar's library interface (``from anyvar import AnyVar``), imported when first used: it
+# brings vrs-python's models, which the CLI and the workers do not need.
+_LIBRARY = {"AnyVar", "create_storage", "create_translator"}
+
+
+def __getattr__(name: str):
+    if name in _LIBRARY:
+        from anyvar import anyvar as library
+
+        return getattr(library, name)
+    raise AttributeError(f"module 'anyvar' has no attribute {name!r}")

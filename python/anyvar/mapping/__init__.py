@@ -1,0 +1,1 @@
+"""Mapping variations between assemblies (liftover)."""
