@@ -268,7 +268,7 @@ class TestMain:
         # Failed and not yet collected: the id is still in use.
         r = main.api.put_vcf(vectors / "input.vcf", run_async=True, run_id=run_id)
         assert r.status_code == 400 and r.json()["error"] == in_use(run_id, "FAILURE"), r.text
-        assert r.json()["error_code"] == "RUN_ID_IN_USE"
+        assert r.headers["X-AnyVar-Error-Code"] == "RUN_ID_IN_USE"
 
         r, _ = poll_until_done(main.api, run_id)
         # AnyVar's failure status code, with the specific code and line of the sync answer.
@@ -351,12 +351,18 @@ class TestMain:
         assert any(row.startswith(wrong + ",") and first_id in row for row in rows[1:]), rows
         assert sorted(rows) == sorted(sync.text.splitlines())
 
-        # Without validation the result is the summary the synchronous call answers.
+        # Without validation the result is AnyVar's body of a finished registration, with
+        # the summary the synchronous call answers beside it.
         sync = main.api.put_vcf(tampered, "/annotated_vcf")
         run_id = main.api.submit(tampered, "/annotated_vcf")
         r, _ = poll_until_done(main.api, run_id)
         assert r.status_code == 200, r.text
-        assert r.json() == sync.json()
+        assert r.json() == {
+            "run_id": run_id,
+            "status": "SUCCESS",
+            "status_message": "VCF registration complete",
+            **sync.json(),
+        }
 
         # Missing VRS fields: refused at submission, as the synchronous call refuses them.
         sync = main.api.put_vcf(vectors / "input.vcf", "/annotated_vcf")
@@ -399,17 +405,21 @@ def test_async_not_configured_is_400(tmp_path, vector_seqrepo_uri, vectors):
     }
     api = start_api(tmp_path, env)
     try:
-        for endpoint in ("/vcf", "/annotated_vcf"):
+        # AnyVar's body exactly (its text for each kind of run); the missing setting and our
+        # code in the headers.
+        for endpoint, what in (("/vcf", "VCF annotation"), ("/annotated_vcf", "VCF ingest")):
             r = api.put_vcf(vectors / "expected_attrs.vcf", endpoint, run_async=True)
             assert r.status_code == 400, r.text
-            # AnyVar's text, then the setting that is missing
-            assert r.json()["error"] == f"{ASYNC_MISSING}: ANYVAR_VCF_ASYNC_WORK_DIR is not set"
-            assert r.json()["error_code"] == "ASYNC_NOT_CONFIGURED"
+            assert r.json() == {"error": ASYNC_MISSING.replace("VCF annotation", what)}
+            assert r.headers["X-AnyVar-Error-Code"] == "ASYNC_NOT_CONFIGURED"
+            assert r.headers["X-AnyVar-Error-Detail"] == "ANYVAR_VCF_ASYNC_WORK_DIR is not set"
         r = api.client.put(
             "/variations", params={"run_async": "true"}, json=[{"definition": "chr1-11-A-G"}]
         )
         assert r.status_code == 400, r.text
-        assert r.json()["error"] == f"{ASYNC_MISSING}: ANYVAR_VCF_ASYNC_WORK_DIR is not set"
+        assert r.json() == {
+            "error": ASYNC_MISSING.replace("VCF annotation", "variation registration")
+        }
         assert api.put_vcf(vectors / "input.vcf").status_code == 200  # sync still works
     finally:
         api.stop()

@@ -409,11 +409,8 @@ def test_unknown_object_is_404(vectors_server: Server) -> None:
     missing = "ga4gh:VA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     r = vectors_server.client.get(f"/object/{missing}")
     assert r.status_code == 404
-    assert r.json() == {
-        "detail": f"VRS Object {missing} not found",
-        "error": f"VRS Object {missing} not found",
-        "error_code": "NOT_FOUND",
-    }
+    assert r.json() == {"detail": f"VRS Object {missing} not found"}  # AnyVar's body, exactly
+    assert r.headers["X-AnyVar-Error-Code"] == "NOT_FOUND"
 
 
 def test_search_by_region(vectors_server: Server, vectors: Path) -> None:
@@ -812,11 +809,8 @@ def test_post_variation_looks_up_without_registering(
     before = synthetic_server.counts()
     r = synthetic_server.client.post("/variation", json={"definition": unregistered})
     assert r.status_code == 404
-    assert r.json() == {
-        "detail": f"VRS Object {unregistered_id} not found",
-        "error": f"VRS Object {unregistered_id} not found",
-        "error_code": "NOT_FOUND",
-    }
+    assert r.json() == {"detail": f"VRS Object {unregistered_id} not found"}
+    assert r.headers["X-AnyVar-Error-Code"] == "NOT_FOUND"
     assert synthetic_server.client.get(f"/object/{unregistered_id}").status_code == 404
     assert synthetic_server.counts() == before
 
@@ -983,13 +977,15 @@ def test_bad_annotated_vcf_is_4xx_naming_the_problem(vectors_server: Server, vec
 
 
 def assert_invalid(r: httpx.Response, *named: str) -> None:
-    """FastAPI's 422 (``detail``, as AnyVar answers) that also says in words what is wrong."""
+    """FastAPI's 422 body alone (``detail``, as AnyVar answers); what is wrong, in words, in
+    the headers."""
     assert r.status_code == 422, r.text
-    body = r.json()
-    assert body["detail"] and body["error_code"] == "INVALID_REQUEST"
-    assert body["error"].startswith("Invalid request: ")
+    assert list(r.json()) == ["detail"] and r.json()["detail"], r.text
+    assert r.headers["X-AnyVar-Error-Code"] == "INVALID_REQUEST"
+    said = r.headers["X-AnyVar-Error-Detail"]
+    assert said.startswith("Invalid request: ")
     for words in named:
-        assert words in body["error"], (words, body["error"])
+        assert words in said, (words, said)
 
 
 def test_wrong_assembly_is_422(vectors_server: Server, vectors: Path) -> None:
@@ -1013,8 +1009,10 @@ def test_run_async_without_async_is_400(vectors_server: Server, vectors: Path) -
     for endpoint in ("/vcf", "/annotated_vcf"):
         r = put_vcf(vectors_server, vectors / "input.vcf", endpoint=endpoint, run_async=True)
         assert r.status_code == 400, (endpoint, r.text)
-        assert r.json()["error"].startswith(ASYNC_MISSING + ": "), r.text
-        assert r.json()["error_code"] == "ASYNC_NOT_CONFIGURED"
+        what = "VCF annotation" if endpoint == "/vcf" else "VCF ingest"
+        assert r.json() == {"error": ASYNC_MISSING.replace("VCF annotation", what)}, r.text
+        assert r.headers["X-AnyVar-Error-Code"] == "ASYNC_NOT_CONFIGURED"
+        assert "ANYVAR_VCF_ASYNC_WORK_DIR" in r.headers["X-AnyVar-Error-Detail"]
     assert vectors_server.leftovers() == []
 
 
@@ -1026,7 +1024,8 @@ def test_service_info(vectors_server: Server, vector_seqrepo_uri: str) -> None:
     assert info["type"]["artifact"] == "anyvar"
     assert anyvar.VRS_VERSION == "2.0.1"
     assert "2.0.1" in r.text
-    assert vector_seqrepo_uri in r.text
+    assert info["capabilities_metadata"] == {"liftover_assemblies": ["GRCh38", "GRCh37"]}
+    assert r.headers["X-AnyVar-Sequence-Source"] == vector_seqrepo_uri
     assert f"anyvar.restapi: AnyVar {anyvar.__version__} ready" in vectors_server.log_text()
 
 
@@ -1041,7 +1040,8 @@ def test_settings_come_from_a_dotenv_file(
         )
         server = start_server(tmp_path, {"ANYVAR_CACHE_DIR": str(tmp_path / "cache")})
         try:
-            assert vector_seqrepo_uri in server.client.get("/service-info").text
+            info = server.client.get("/service-info")
+            assert info.headers["X-AnyVar-Sequence-Source"] == vector_seqrepo_uri
             r = put_vcf(server, vectors / "input.vcf")
             assert r.status_code == 200, r.text
             assert table_counts(uri)["alleles"] == len(allele_ids(r.text)) > 0

@@ -128,7 +128,11 @@ class Settings(BaseSettings):
 
     def async_missing(self) -> str | None:
         """What async runs lack, in words naming the setting or package; None when they
-        have the shared work directory and Celery."""
+        have the shared work directory and Celery. As AnyVar does, a setting emptied in the
+        environment since start turns them off at once."""
+        for name in ("ANYVAR_VCF_ASYNC_WORK_DIR", "CELERY_BROKER_URL"):
+            if os.environ.get(name) == "":
+                return f"{name} is empty"
         if self.vcf_async_work_dir is None:
             return "ANYVAR_VCF_ASYNC_WORK_DIR is not set"
         try:

@@ -3,23 +3,30 @@ Celery tasks. Every operation is one call into the Rust core."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, StrictStr
+from typing import TYPE_CHECKING, Any
 
 from anyvar import _core
 from anyvar.annotation import AnnotationSummary, annotate_vcf
 from anyvar.config import Settings
+from anyvar.core.metadata import AnnotationType
 from anyvar.exceptions import TranslationError
+from anyvar.restapi.schema import VariationRequest
 from anyvar.sequence import open_sequence_source
+from anyvar.translate.base import anyvar_message
+
+if TYPE_CHECKING:
+    from anyvar.anyvar import AnyVar
 
 log = logging.getLogger(__name__)
+
+CREATION_TIMESTAMP = AnnotationType.CREATION_TIMESTAMP.value
 
 
 @dataclass
@@ -36,6 +43,12 @@ class Registry:
         source = open_sequence_source(settings.seqrepo_dataproxy_uri)
         storage = _core.Storage(settings.storage_uri) if settings.storage_uri else None
         return cls(source, storage)
+
+    @classmethod
+    def of(cls, av: AnyVar, settings: Settings) -> Registry:
+        """The registry over an ``AnyVar``'s storage and sequence source (the REST app's)."""
+        settings.apply_limits()
+        return cls(av.translator.source, getattr(av.object_store, "core", None))
 
     def annotate(
         self,
@@ -147,13 +160,6 @@ class Registry:
             conflicts=str(conflicts) if conflicts else None,
         )
 
-    def translate(self, definition: str, assembly: str) -> _core.Allele:
-        """The normalized Allele of a definition; TranslationError says why there is none."""
-        try:
-            return self.source.translate(definition, assembly)
-        except TranslationError as e:
-            raise TranslationError(f'Unable to translate "{definition}": {e}') from None
-
     def register(self, alleles: list[_core.Allele]) -> None:
         if self.storage is not None:
             self.storage.put(alleles)
@@ -167,30 +173,40 @@ def _call(f: Callable[[], Any]) -> Any:
         return e
 
 
-class VariationRequest(BaseModel):
-    definition: StrictStr
-    input_type: str | None = None
-    copies: int | None = None
-    copy_change: str | None = None
-    assembly_name: Literal["GRCh38", "GRCh37"] | None = "GRCh38"
-
-
-def translate_and_register(registry: Registry, request: VariationRequest) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "input_variation": request.model_dump(),
-        "messages": [],
-        "object": None,
-        "object_id": None,
-    }
-    if request.input_type not in (None, "Allele"):
-        response["messages"].append(f"Unsupported input_type {request.input_type!r}: only Allele")
-        return response
-    try:
-        allele = registry.translate(request.definition, request.assembly_name or "GRCh38")
-    except TranslationError as e:
-        response["messages"].append(str(e))
-        return response
-    registry.register([allele])
-    response["object"] = json.loads(allele.json())
-    response["object_id"] = allele.id
-    return response
+def register_variations(
+    registry: Registry, requests: list[VariationRequest]
+) -> list[dict[str, Any]]:
+    """AnyVar's ``PUT /variation(s)``: each definition translated, every allele registered in
+    one bulk write, a ``creation_timestamp`` annotation added to those that lack one; the
+    answers in input order, with AnyVar's texts in ``messages`` for those that fail."""
+    answers: list[dict[str, Any]] = []
+    alleles: list[_core.Allele] = []
+    for request in requests:
+        answer: dict[str, Any] = {
+            "input_variation": request.model_dump(mode="json", exclude_none=True),
+            "messages": [],
+        }
+        answers.append(answer)
+        if request.input_type not in (None, "Allele"):
+            answer["messages"].append(
+                f"Variation class for {request.definition} is currently unsupported."
+            )
+            continue
+        try:
+            allele = registry.source.translate(
+                request.definition, request.assembly_name or "GRCh38"
+            )
+        except TranslationError as e:
+            log.info("definition %r not translated: %s", request.definition, e)
+            answer["messages"].append(anyvar_message(request.definition, str(e)))
+            continue
+        alleles.append(allele)
+        answer["object"] = json.loads(allele.json())
+        answer["object_id"] = allele.id
+    if alleles and registry.storage is not None:
+        registry.storage.put(alleles)
+        now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
+        registry.storage.add_annotations_if_missing(
+            CREATION_TIMESTAMP, [(a.id, now) for a in alleles]
+        )
+    return answers

@@ -26,7 +26,8 @@ from anyvar.config import available_cores, get_settings
 from anyvar.exceptions import AnyVarError, StorageError, VcfFormatError
 from anyvar.queueing import valid_run_id, workdir
 from anyvar.queueing.runs import RunStore
-from anyvar.registry import Registry, VariationRequest, translate_and_register
+from anyvar.registry import Registry, register_variations
+from anyvar.restapi.schema import VariationRequest
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -571,23 +572,33 @@ def ingest_annotated_vcf(self, **kwargs) -> str | None:
         conflicts = output if request.require_validation else None
         summary = registry().ingest(input_path, assembly=request.assembly, conflicts=conflicts)
         if conflicts is None:
-            output.write_text(json.dumps(summary))
+            # AnyVar's body of a finished registration, with our counts beside it.
+            done = {
+                "run_id": self.request.id,
+                "status": "SUCCESS",
+                "status_message": "VCF registration complete",
+            }
+            output.write_text(json.dumps({**done, **summary}))
 
     return _run(self, "annotated_vcf", request.input_file_path, work)
 
 
+VARIATIONS_BATCH = 1000
+
+
 @celery_app.task(name="anyvar.queueing.celery_worker.register_variations", bind=True)
-def register_variations(self, **kwargs) -> str | None:
+def register_variations_task(self, **kwargs) -> str | None:
     """Translate and register a JSON list of variation requests; the output is the JSON list
     of answers, in order."""
     request = RegisterVariationsRequest(**kwargs)
 
     def work(input_path: Path, output: Path, progress: Progress) -> None:
         requests = [VariationRequest(**r) for r in json.loads(input_path.read_text())]
+        # In batches: one bulk registration each, and progress between them.
         answers = []
-        for i, r in enumerate(requests):
-            answers.append(translate_and_register(registry(), r))
-            progress.records(i + 1)
+        for start in range(0, len(requests), VARIATIONS_BATCH):
+            answers += register_variations(registry(), requests[start : start + VARIATIONS_BATCH])
+            progress.records(len(answers))
         output.write_text(json.dumps(answers))
 
     return _run(self, "variations", request.input_file_path, work)

@@ -1,5 +1,8 @@
-"""Every error leaves the API as JSON ``{"error": ..., "error_code": ...}`` (AnyVar's
-ErrorResponse); bad input is a 4xx naming the problem, a 500 only for our own faults."""
+"""Errors leave the API as AnyVar answers them: where AnyVar defines the body (FastAPI's
+``{"detail": ...}`` of its routes and of parameter validation), that body key for key, with our
+error code and reason in the ``X-AnyVar-Error-Code`` and ``X-AnyVar-Error-Detail`` headers and
+the log; elsewhere our ``{"error": ..., "error_code": ...}``. Bad input is a 4xx naming the
+problem, a 500 only for our own faults."""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ from anyvar.exceptions import (
     RequiredAnnotationsError,
     SequenceSourceError,
     StorageError,
-    TranslationError,
     VcfFormatError,
 )
 
@@ -27,6 +29,22 @@ def error_response(status: int, error: str, error_code: str, **extra) -> JSONRes
     return JSONResponse(
         status_code=status, content={"error": error, "error_code": error_code, **extra}
     )
+
+
+def header_text(text: str) -> str:
+    """One line of printable ASCII (what a header may carry), at most 1000 characters."""
+    flat = " ".join(text.split())
+    return flat.encode("ascii", "backslashreplace").decode("ascii")[:1000]
+
+
+def detail_response(
+    status: int, detail: object, error_code: str, why: str | None = None
+) -> JSONResponse:
+    """AnyVar's ``{"detail": ...}`` body; what we know more goes in headers."""
+    headers = {"X-AnyVar-Error-Code": error_code}
+    if why:
+        headers["X-AnyVar-Error-Detail"] = header_text(why)
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
 
 WHERE = {"query": "query parameter", "body": "field", "path": "path parameter", "header": "header"}
@@ -43,11 +61,13 @@ def describe_invalid(errors: list[dict]) -> str:
 
 
 class ApiError(Exception):
-    """Raised by handlers for an error response with AnyVar's exact text."""
+    """Raised by handlers for an error response. ``why``, given for a body AnyVar defines
+    (its ``{"error": …}`` alone), is what we know more: it goes in the headers, with the
+    code."""
 
-    def __init__(self, status: int, error: str, error_code: str) -> None:
+    def __init__(self, status: int, error: str, error_code: str, why: str | None = None) -> None:
         super().__init__(error)
-        self.status, self.error, self.error_code = status, error, error_code
+        self.status, self.error, self.error_code, self.why = status, error, error_code, why
 
 
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
@@ -59,10 +79,10 @@ def install(app: FastAPI) -> None:
         if isinstance(e.__cause__, OSError) and e.__cause__.errno == errno.ENOSPC:
             # The upload did not fit while it was received (spooled to TMPDIR).
             return await _os(request, e.__cause__)
-        # Starlette's own answers (unknown route, wrong method): its ``detail`` plus ours.
-        detail = e.detail if isinstance(e.detail, str) else "HTTP error"
-        response = error_response(
-            e.status_code, detail, HTTP_CODES.get(e.status_code, "HTTP_ERROR"), detail=e.detail
+        # AnyVar's answers (its routes' HTTPException, an unknown route, a wrong method):
+        # FastAPI's ``detail`` body alone.
+        response = detail_response(
+            e.status_code, e.detail, HTTP_CODES.get(e.status_code, "HTTP_ERROR")
         )
         for k, v in (e.headers or {}).items():
             response.headers[k] = v
@@ -70,15 +90,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, e: ApiError) -> JSONResponse:
-        return error_response(e.status, e.error, e.error_code)
+        if e.why is None:
+            return error_response(e.status, e.error, e.error_code)
+        headers = {"X-AnyVar-Error-Code": e.error_code}
+        if e.why:
+            headers["X-AnyVar-Error-Detail"] = header_text(e.why)
+        return JSONResponse(status_code=e.status, content={"error": e.error}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, e: RequestValidationError) -> JSONResponse:
-        # FastAPI's 422 body (``detail``, what AnyVar's clients get) plus the ErrorResponse
-        # fields of every other error, in words.
+        # FastAPI's 422 body, what AnyVar's clients get; the problem in words in a header.
         errors = e.errors()
-        return error_response(
-            422, describe_invalid(errors), "INVALID_REQUEST", detail=jsonable_encoder(errors)
+        return detail_response(
+            422, jsonable_encoder(errors), "INVALID_REQUEST", describe_invalid(errors)
         )
 
     @app.exception_handler(RequiredAnnotationsError)
@@ -88,10 +112,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(VcfFormatError)
     async def _bad_vcf(_: Request, e: VcfFormatError) -> JSONResponse:
         return error_response(400, f"Invalid VCF: {e}", "INVALID_VCF", line=e.line)
-
-    @app.exception_handler(TranslationError)
-    async def _bad_definition(_: Request, e: TranslationError) -> JSONResponse:
-        return error_response(422, str(e), "TRANSLATION_ERROR")
 
     @app.exception_handler(SequenceSourceError)
     async def _source(_: Request, e: SequenceSourceError) -> JSONResponse:

@@ -7,17 +7,19 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from anyvar import __version__, metrics
-from anyvar.config import Settings
+from anyvar import anyvar as anyvar_library
+from anyvar.config import Settings, get_settings
 from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
 from anyvar.restapi import auth, errors, runs
 from anyvar.restapi.routers import metrics as metrics_router
-from anyvar.restapi.routers import page, service_info, variations, vcf
+from anyvar.restapi.routers import objects, page, service_info, variations, vcf
+from anyvar.restapi.schema import ServiceInfo
 
 try:
     from redis.exceptions import RedisError
@@ -46,28 +48,48 @@ def show_our_log() -> None:
 
 
 @asynccontextmanager
+async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """AnyVar's lifespan (``anyvar.restapi.main.app_lifespan``): the service description, and
+    an ``AnyVar`` of the storage and translator its factories make, at ``app.state.anyvar``;
+    the storage is closed at the end."""
+    settings: Settings = getattr(app.state, "settings", None) or get_settings()
+    app.state.service_info = ServiceInfo()
+    storage = anyvar_library.create_storage(settings.storage_uri)
+    translator = anyvar_library.create_translator(settings.seqrepo_dataproxy_uri)
+    app.state.anyvar = anyvar_library.AnyVar(translator=translator, object_store=storage)
+    try:
+        yield
+    finally:
+        storage.close()
+
+
+@asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """AnyVar's lifespan, then ours over the same storage and sequences: the registry the
+    routes use, the run store and the metrics."""
     settings: Settings = app.state.settings
     show_our_log()
-    try:
-        app.state.registry = Registry.open(settings)
-        runs.connect(app.state)
-        app.state.metrics.count_sync_runs(app.state.registry)
-    except (AnyVarError, OSError, ValueError, RedisError) as e:
-        # One clear line and a failed start, not a traceback now or on the first request.
-        # Exit status 3 is also what makes gunicorn stop instead of restarting workers.
-        print(f"AnyVar cannot start: {e}", file=sys.stderr, flush=True)
-        os._exit(3)
-    storage = app.state.registry.storage
-    log.info(
-        "AnyVar %s ready: sequences %s, storage %s",
-        __version__,
-        settings.seqrepo_dataproxy_uri,
-        "none" if storage is None else settings.storage_uri.split("@")[-1],
-    )
-    yield
-    # Uploads answered with allow_async_write=true may still be storing their alleles.
-    await asyncio.to_thread(app.state.registry.wait_for_background)
+    async with AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(app_lifespan(app))
+            app.state.registry = Registry.of(app.state.anyvar, settings)
+            runs.connect(app.state)
+            app.state.metrics.count_sync_runs(app.state.registry)
+        except (AnyVarError, OSError, ValueError, RedisError) as e:
+            # One clear line and a failed start, not a traceback now or on the first request.
+            # Exit status 3 is also what makes gunicorn stop instead of restarting workers.
+            print(f"AnyVar cannot start: {e}", file=sys.stderr, flush=True)
+            os._exit(3)
+        storage = app.state.registry.storage
+        log.info(
+            "AnyVar %s ready: sequences %s, storage %s",
+            __version__,
+            settings.seqrepo_dataproxy_uri,
+            "none" if storage is None else settings.storage_uri.split("@")[-1],
+        )
+        yield
+        # Uploads answered with allow_async_write=true may still be storing their alleles.
+        await asyncio.to_thread(app.state.registry.wait_for_background)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -90,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_info.router)
     app.include_router(vcf.router)
     app.include_router(variations.router)
+    app.include_router(objects.router)
     app.include_router(metrics_router.router)
     page.install(app)  # /docs, /redoc and the web page at /
     return app

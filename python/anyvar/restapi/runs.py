@@ -19,7 +19,15 @@ from anyvar import _core
 from anyvar.config import Settings
 from anyvar.restapi.errors import ApiError, error_response
 
-ASYNC_MISSING = "Required modules and/or configurations for asynchronous VCF annotation are missing"
+# AnyVar's texts, by the kind of run asked for.
+ASYNC_MISSING = {
+    kind: f"Required modules and/or configurations for asynchronous {what} are missing"
+    for kind, what in (
+        ("vcf", "VCF annotation"),
+        ("annotated_vcf", "VCF ingest"),
+        ("variations", "variation registration"),
+    )
+}
 # Media type of each kind of result, by file suffix.
 MEDIA_TYPES = {
     "vcf": "text/x-vcf",
@@ -63,11 +71,15 @@ def connect(state) -> None:
     state.runs, state.celery = store, celery_worker
 
 
-def _queueing(request: Request):
+def _queueing(request: Request, kind: str = "vcf"):
+    """The run store and Celery; AnyVar's 400 when async runs are not configured, checked at
+    each request as AnyVar does (emptying a setting turns them off at once)."""
     state = request.app.state
-    if getattr(state, "runs", None) is None:
-        missing = state.settings.async_missing() or "the API started without them"
-        raise ApiError(400, f"{ASYNC_MISSING}: {missing}", "ASYNC_NOT_CONFIGURED")
+    missing = state.settings.async_missing()
+    if missing is None and getattr(state, "runs", None) is None:
+        missing = "the API started without them"
+    if missing is not None:
+        raise ApiError(400, ASYNC_MISSING[kind], "ASYNC_NOT_CONFIGURED", missing)
     return state.runs, state.celery
 
 
@@ -117,13 +129,13 @@ async def submit(
     from anyvar.queueing import workdir
     from anyvar.queueing.runs import RunIdInUse
 
-    store, celery = _queueing(request)
+    store, celery = _queueing(request, kind)
     settings: Settings = request.app.state.settings
     run_id = check_run_id(run_id or str(uuid.uuid4()))
     try:
         await run_in_threadpool(store.check_available, run_id)
     except RunIdInUse as e:
-        raise ApiError(400, str(e), "RUN_ID_IN_USE") from None
+        raise ApiError(400, str(e), "RUN_ID_IN_USE", "") from None
     work_dir = settings.vcf_async_work_dir
     try:
         input_path = workdir.new_path(work_dir, run_id, "input")
@@ -160,7 +172,7 @@ async def submit(
         old_input, old_output = await run_in_threadpool(store.reserve, run_id, fields)
     except RunIdInUse as e:
         input_path.unlink(missing_ok=True)
-        raise ApiError(400, str(e), "RUN_ID_IN_USE") from None
+        raise ApiError(400, str(e), "RUN_ID_IN_USE", "") from None
     except BaseException:
         input_path.unlink(missing_ok=True)
         raise

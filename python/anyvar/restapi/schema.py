@@ -1,10 +1,19 @@
-"""Response shapes, for the OpenAPI schema (``/docs``): what clients of each status code get."""
+"""Request and response shapes: AnyVar's own (``anyvar.restapi.schema``, which its clients
+import), and ours for runs and errors AnyVar does not define."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from ga4gh.vrs import VRS_VERSION, VrsType, models
+from ga4gh.vrs import __version__ as vrs_python_version
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from anyvar import __version__
+from anyvar.core import metadata, objects
 
 
 class ErrorResponse(BaseModel):
@@ -74,3 +83,175 @@ def errors(*codes: int) -> dict[int | str, dict]:
         507: "Not enough disk for the upload or the result",
     }
     return {c: {"model": ErrorResponse, "description": described[c]} for c in codes}
+
+
+# AnyVar's shapes (1.0.0, with main's additions), key for key.
+
+
+class EndpointTag(str, Enum):
+    META = "Service Metadata"
+    VCF = "VCF Operations"
+    VRS_OBJECTS = "VRS Objects"
+    SEARCH = "Search Operations"
+
+
+class ServiceEnvironment(str, Enum):
+    DEV = "dev"
+    PROD = "prod"
+    TEST = "test"
+    STAGING = "staging"
+
+
+class ServiceOrganization(BaseModel):
+    name: str = "bioccommons"  # sic: AnyVar's default
+    url: str = "https://biocommons.org"
+
+
+class ServiceType(BaseModel):
+    group: str = "org.biocommons"
+    artifact: str = "anyvar"
+    version: str = __version__
+
+
+class SpecMetadata(BaseModel):
+    vrs_version: str = VRS_VERSION
+
+
+class ImplMetadata(BaseModel):
+    """The vrs-python release whose models (and, by default, output) we follow."""
+
+    vrs_python_version: str = vrs_python_version
+
+
+class CapabilitiesMetadata(BaseModel):
+    liftover_assemblies: list[str] = ["GRCh38", "GRCh37"]
+
+
+class ServiceInfo(BaseModel):
+    """GA4GH service-info, as AnyVar answers it."""
+
+    id: str = "org.biocommons.anyvar"
+    name: str = "AnyVar"
+    type: ServiceType = ServiceType()
+    description: str = "Register and retrieve variations and associated annotations."
+    organization: ServiceOrganization = ServiceOrganization()
+    contactUrl: str = "mailto:alex.wagner@nationwidechildrens.org"  # noqa: N815
+    documentationUrl: str = "https://github.com/biocommons/anyvar"  # noqa: N815
+    createdAt: datetime = datetime.fromisoformat("2025-06-01T00:00:00Z")  # noqa: N815
+    updatedAt: datetime = datetime.fromisoformat("2025-06-01T00:00:00Z")  # noqa: N815
+    environment: ServiceEnvironment = ServiceEnvironment.DEV
+    version: str = __version__
+    spec_metadata: SpecMetadata = SpecMetadata()
+    impl_metadata: ImplMetadata = ImplMetadata()
+    capabilities_metadata: CapabilitiesMetadata = CapabilitiesMetadata()
+
+
+class TranslationResult(BaseModel):
+    variation: objects.VrsVariation | None = None
+    error: str | None = None
+
+
+class SupportedVariationType(StrEnum):
+    ALLELE = VrsType.ALLELE.value
+    COPY_NUMBER_CHANGE = VrsType.CN_CHANGE.value
+    COPY_NUMBER_COUNT = VrsType.CN_COUNT.value
+
+
+class ReferenceAssemblyName(StrEnum):
+    GRCH37 = "GRCh37"
+    GRCH38 = "GRCh38"
+
+
+class VariationRequest(BaseModel):
+    """The body of ``PUT /variation``, ``POST /variation`` and each item of
+    ``PUT /variations``."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    definition: StrictStr
+    input_type: SupportedVariationType | None = None
+    copies: int | None = None
+    copy_change: models.CopyChange | None = None
+    assembly_name: ReferenceAssemblyName | None = ReferenceAssemblyName.GRCH38
+
+
+class AddAnnotationResponse(BaseModel):
+    object: objects.VrsObject | None
+    object_id: str | None
+    annotation_type: str | None
+    annotation_value: Any | None
+    annotation_id: int | None
+
+
+class AddAnnotationRequest(BaseModel):
+    annotation_type: str
+    annotation_value: Any
+
+
+class GetAnnotationResponse(BaseModel):
+    annotations: list[metadata.Annotation]
+
+
+class AddExtensionRequest(BaseModel):
+    name: str
+    value: Any
+
+
+class AddExtensionResponse(BaseModel):
+    object: objects.VrsObject | None
+    object_id: str | None
+    extension_name: str | None
+    extension_value: Any | None
+    extension_id: int | None
+
+
+class GetExtensionResponse(BaseModel):
+    extensions: list[metadata.Extension]
+
+
+class AddMappingResponse(BaseModel):
+    model_config = ConfigDict(use_enum_values=True)
+
+    source_object: objects.VrsObject | None
+    source_object_id: str
+    dest_object: objects.VrsObject | None
+    dest_object_id: str
+    mapping_type: metadata.VariationMappingType | metadata.MappingTypeMain
+
+
+class AddMappingRequest(BaseModel):
+    """AnyVar 1.0.0's mapping body."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    dest_id: str
+    mapping_type: metadata.VariationMappingType
+
+
+class AddMappingRequestMain(BaseModel):
+    """AnyVar main's mapping body (``liftover_to``…)."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    dest_id: str
+    mapping_type: metadata.MappingTypeMain
+
+
+class GetMappingResponse(BaseModel):
+    mappings: Iterable[metadata.VariationMapping]
+
+
+class RegisterVariationResponse(BaseModel):
+    input_variation: VariationRequest | objects.VrsVariation
+    messages: list[str] = []
+    object: objects.VrsVariation | None = None
+    object_id: str | None = None
+
+
+class GetObjectResponse(BaseModel):
+    messages: list[StrictStr]
+    data: objects.VrsObject | None = None
+
+
+class SearchResponse(BaseModel):
+    variations: list[models.Variation]

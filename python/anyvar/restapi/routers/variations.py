@@ -1,46 +1,73 @@
-"""The registry: translate and register variations, fetch objects, search by region."""
+"""Registering, finding and searching variations: AnyVar 1.0.0's routes and its main branch's,
+one implementation behind both shapes."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
-from anyvar.registry import Registry, VariationRequest, translate_and_register
+from anyvar.exceptions import TranslationError
+from anyvar.registry import Registry, register_variations
 from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep
+from anyvar.restapi.errors import detail_response
+from anyvar.restapi.schema import VariationRequest
+from anyvar.translate.base import anyvar_message
 
 router = APIRouter(tags=["VRS Objects"])
 
+VARIATION_EXAMPLE_PAYLOAD = {
+    "definition": "NC_000007.13:g.36561662_36561663del",
+    "input_type": "Allele",
+    "copies": 0,
+    "copy_change": "complete genomic loss",
+    "assembly_name": None,
+}
+PUT_VRS_VARIATION_EXAMPLE_PAYLOAD = {
+    "location": {
+        "end": 87894077,
+        "start": 87894076,
+        "sequenceReference": {
+            "refgetAccession": "SQ.ss8r_wB0-b9r44TQTMmVTI92884QvBiB",
+            "type": "SequenceReference",
+        },
+        "type": "SequenceLocation",
+    },
+    "state": {"sequence": "T", "type": "LiteralSequenceExpression"},
+    "type": "Allele",
+}
+
 
 def not_found(object_id: str) -> JSONResponse:
-    """AnyVar's 404 body (``detail``) with the error fields of every other error."""
-    message = f"VRS Object {object_id} not found"
-    return JSONResponse(
-        status_code=404, content={"detail": message, "error": message, "error_code": "NOT_FOUND"}
-    )
+    """AnyVar's 404 for an unknown object."""
+    return detail_response(404, f"VRS Object {object_id} not found", "NOT_FOUND")
 
 
 @router.put("/variation", operation_id="register_variation")
-async def register_variation(registry: RegistryDep, request: VariationRequest) -> dict:
+async def register_variation(
+    registry: RegistryDep,
+    request: Annotated[VariationRequest, Body(examples=[VARIATION_EXAMPLE_PAYLOAD])],
+) -> dict:
     """Translate a gnomAD-style, SPDI or genomic HGVS definition and register the Allele."""
-    return await run_in_threadpool(translate_and_register, registry, request)
+    answers = await run_in_threadpool(register_variations, registry, [request])
+    return answers[0]
 
 
 @router.put("/variations", operation_id="register_variations", response_model=None)
-async def register_variations(
+async def register_variations_route(
     request: Request,
     registry: RegistryDep,
     requests: Annotated[list[VariationRequest], Body()],
     run_async: bool = False,
     run_id: str | None = None,
 ) -> list[dict] | JSONResponse:
-    """Register many definitions; the answers come in input order. With ``run_async`` they
-    are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
+    """Register many definitions in one bulk write; the answers come in input order. With
+    ``run_async`` they are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
     if run_async:
         return await runs.submit(
             request,
@@ -52,41 +79,75 @@ async def register_variations(
             task_kwargs={},
             location_prefix="/variations",
         )
-
-    def run() -> list[dict]:
-        return [translate_and_register(registry, r) for r in requests]
-
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(register_variations, registry, requests)
 
 
 @router.put("/vrs_variation", operation_id="register_vrs_variation")
 async def register_vrs_variation(
-    registry: RegistryDep, variation: Annotated[dict[str, Any], Body()]
+    registry: RegistryDep,
+    variation: Annotated[dict[str, Any], Body(examples=[PUT_VRS_VARIATION_EXAMPLE_PAYLOAD])],
 ) -> dict:
     """Register a VRS Allele given as JSON; its identifiers are computed here."""
-    allele = _core.Allele.from_json(json.dumps(variation))
+    try:
+        allele = _core.Allele.from_json(json.dumps(variation))
+    except (TranslationError, ValueError) as e:
+        raise HTTPException(status_code=422, detail=str(e)) from None
     await run_in_threadpool(registry.register, [allele])
-    return {"messages": [], "object": json.loads(allele.json()), "object_id": allele.id}
+    return {
+        "input_variation": variation,
+        "messages": [],
+        "object": json.loads(allele.json()),
+        "object_id": allele.id,
+    }
 
 
 @router.post("/variation", operation_id="get_variation", response_model=None)
 async def find_variation(registry: RegistryDep, request: VariationRequest) -> dict | JSONResponse:
-    """Translate a definition and return the registered Allele, without registering it."""
-    allele = await run_in_threadpool(
-        registry.translate, request.definition, request.assembly_name or "GRCh38"
-    )
-    return await get_object(registry, allele.id)
+    """Translate a definition and return the registered Allele, without registering it: 422
+    with AnyVar's text when it does not translate, 404 when it is not registered."""
+    try:
+        allele = await run_in_threadpool(
+            registry.source.translate, request.definition, request.assembly_name or "GRCh38"
+        )
+    except TranslationError as e:
+        reason = str(e)
+        return detail_response(
+            422, anyvar_message(request.definition, reason), "TRANSLATION_ERROR", reason
+        )
+    if registry.storage is None or not await run_in_threadpool(
+        registry.storage.get_object, allele.id
+    ):
+        return not_found(allele.id)
+    return {"messages": [], "data": json.loads(allele.json())}
 
 
-@router.get("/object/{object_id}", operation_id="get_object", response_model=None)
-async def get_object(registry: RegistryDep, object_id: str) -> dict | JSONResponse:
-    """Any registered Allele, SequenceLocation or SequenceReference."""
+async def _search(registry: Registry, accession: str, start: int, end: int, after: str, limit: int):
+    """Registered alleles overlapping ``[start, end]`` after the id ``after``, and whether more
+    follow; 404 (AnyVar's) when the accession names no sequence."""
+    sequence = await run_in_threadpool(_resolve_accession, registry, accession)
+    if sequence is None:
+        raise HTTPException(status_code=404, detail="Unable to dereference provided accession ID")
     if registry.storage is None:
-        return not_found(object_id)
-    found = await run_in_threadpool(registry.storage.get_object, object_id)
-    if found is None:
-        return not_found(object_id)
-    return {"messages": [], "data": json.loads(found)}
+        return [], False
+    rows = await run_in_threadpool(
+        registry.storage.find_alleles, sequence, start, end, after, limit + 1
+    )
+    return [json.loads(r) for r in rows[:limit]], len(rows) > limit
+
+
+@router.get("/search", operation_id="searchVariations", tags=["Search"])
+async def search(
+    registry: RegistryDep,
+    accession: Annotated[str, Query(description="ga4gh:SQ.… or an alias such as GRCh38:chr19")],
+    start: Annotated[int, Query(ge=0, description="inter-residue start")],
+    end: Annotated[int, Query(ge=0, description="inter-residue end")],
+) -> dict:
+    """AnyVar 1.0.0's search: registered Alleles whose location overlaps ``[start, end]``."""
+    found, _ = await _search(registry, accession, start, end, "", 500)
+    return {"variations": found}
+
+
+ALLELE_ID = r"^ga4gh:VA\.[A-Za-z0-9_-]{32}$"
 
 
 @router.get("/variations", operation_id="search_variations", tags=["Search"])
@@ -96,33 +157,29 @@ async def search_variations(
     start: Annotated[int, Query(ge=0, description="inter-residue start")],
     end: Annotated[int, Query(ge=0, description="inter-residue end")],
     page_size: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    # An allele id: anything else would silently give an empty page, not an error.
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of a previous page", pattern=ALLELE_ID)
+    ] = None,
     page_token: Annotated[
-        str | None,
-        # An allele id: anything else would silently give an empty page, not an error.
-        Query(
-            description="next_page_token of a previous page",
-            pattern=r"^ga4gh:VA\.[A-Za-z0-9_-]{32}$",
-        ),
+        str | None, Query(description="the same as cursor (our earlier name)", pattern=ALLELE_ID)
     ] = None,
 ) -> dict:
-    """Registered Alleles whose location overlaps ``[start, end]`` on the sequence, ordered by
-    id; follow ``next_page_token`` for the next page."""
-    resolved = await run_in_threadpool(_resolve_accession, registry, accession)
-    if resolved is None or registry.storage is None:
-        return {"variations": [], "next_page_token": None}
-    rows = await run_in_threadpool(
-        registry.storage.find_alleles, resolved, start, end, page_token or "", page_size + 1
+    """AnyVar main's search: registered Alleles whose location overlaps ``[start, end]``,
+    ordered by id, a page at a time; follow ``next_cursor`` (also given as
+    ``next_page_token``)."""
+    page, more = await _search(
+        registry, accession, start, end, cursor or page_token or "", page_size
     )
-    page = [json.loads(r) for r in rows[:page_size]]
-    next_token = page[-1]["id"] if len(rows) > page_size else None
-    return {"variations": page, "next_page_token": next_token}
+    next_cursor = page[-1]["id"] if more else None
+    return {"variations": page, "next_cursor": next_cursor, "next_page_token": next_cursor}
 
 
 def _resolve_accession(registry: Registry, accession: str) -> str | None:
     name = accession.removeprefix("ga4gh:")
     if name.startswith("SQ."):
         return name
-    found = registry.source.resolve(accession)
+    found = registry.source.resolve(accession) or registry.source.resolve(f"refseq:{accession}")
     return found[0] if found else None
 
 

@@ -16,11 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep
-from anyvar.restapi.schemas import RunList, RunProgress, RunStatusResponse, errors
+from anyvar.restapi.schema import RunList, RunProgress, RunStatusResponse, errors
 
 router = APIRouter(tags=["VCF Operations"])
 
-ASYNC_MISSING = "Required modules and/or configurations for asynchronous VCF annotation are missing"
 AssemblyQuery = Annotated[
     str, Query(pattern="^(GRCh38|GRCh37)$", description="The reference assembly for the VCF")
 ]
