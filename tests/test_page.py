@@ -211,7 +211,7 @@ def test_bearer_token(browser, stack: Stack, data: AsyncData) -> None:
         assert page.evaluate("typeof refreshRuns") == "function"  # page.js loaded
         page.click("#refresh-runs")
         page.wait_for_function(
-            "document.getElementById('error').textContent === 'Invalid token'", timeout=10_000
+            "document.getElementById('error').textContent === 'Not authenticated'", timeout=10_000
         )
         page.fill("#token", "page-secret")
         with page.expect_response(lambda r: "/runs?" in r.url) as answer:

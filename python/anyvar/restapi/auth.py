@@ -7,9 +7,8 @@ As in AnyVar, authentication is on when the token list or the issuer is set, and
 passes when its token is in the list *or* is a valid JWT (the list is tried first). Every
 route but the docs and the web page's files needs ``Authorization: Bearer <token>``.
 
-Answers, AnyVar's status and ``detail`` (what AnyVar's clients read) plus this project's
-``error``/``error_code`` (every error here carries them; ``error`` keeps the text this project
-has always answered with, which its web page shows):
+Answers, AnyVar's status and body (``detail`` alone), with our code in the
+``X-AnyVar-Error-Code`` header:
 
 * no ``Authorization`` header, another scheme, or an empty token: 401
   ``{"detail": "Not authenticated"}`` (FastAPI's ``HTTPBearer``, which AnyVar uses);
@@ -196,8 +195,8 @@ class JwtValidator:
 def unauthorized(detail: str) -> JSONResponse:
     return JSONResponse(
         status_code=401,
-        content={"detail": detail, "error": INVALID_TOKEN, "error_code": "UNAUTHORIZED"},
-        headers={"WWW-Authenticate": "Bearer"},
+        content={"detail": detail},
+        headers={"WWW-Authenticate": "Bearer", "X-AnyVar-Error-Code": "UNAUTHORIZED"},
     )
 
 

@@ -15,11 +15,14 @@ function showError(text) {
   $("error").hidden = !text;
 }
 
-// Every API error is JSON with an `error` text (422s also carry `detail`).
+// API errors are JSON: our `error` text, or AnyVar's `detail` (a text, or FastAPI's list of
+// invalid parameters, told in words in the X-AnyVar-Error-Detail header).
 async function errorText(response) {
   try {
     const body = await response.json();
-    return body.error || body.detail || `HTTP ${response.status}`;
+    if (body.error) return body.error;
+    if (typeof body.detail === "string") return body.detail;
+    return response.headers.get("X-AnyVar-Error-Detail") || `HTTP ${response.status}`;
   } catch {
     return `HTTP ${response.status} ${response.statusText}`;
   }
