@@ -43,5 +43,12 @@ if ! .venv-vrs-python-2.2/bin/python -c 'import ga4gh.vrs.extras.annotator.vcf' 
     # hgvs, which it imports, still needs pkg_resources (setuptools < 81)
     .venv-vrs-python-2.2/bin/python -m pip install -q 'ga4gh.vrs[extras]==2.2.0' 'setuptools<81'
 fi
+# AnyVar 1.0.0 itself (PyPI): the oracle for sharing a database with AnyVar
+# (tests/test_interop.py) and the peer of benchmarks/bench_variations.py.
+if ! .venv-anyvar-1.0/bin/python -c 'import anyvar.storage.postgres' 2>/dev/null; then
+    echo "setup: installing AnyVar 1.0.0 into .venv-anyvar-1.0 (test oracle)" >&2
+    python3 -m venv .venv-anyvar-1.0
+    .venv-anyvar-1.0/bin/python -m pip install -q 'anyvar[postgres]==1.0.0' 'setuptools<81'
+fi
 kill $ticker 2>/dev/null || true
 echo "setup: ready (.venv, $((SECONDS - started)) s)" >&2

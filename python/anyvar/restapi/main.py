@@ -18,7 +18,7 @@ from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
 from anyvar.restapi import auth, errors, runs
 from anyvar.restapi.routers import metrics as metrics_router
-from anyvar.restapi.routers import objects, page, service_info, variations, vcf
+from anyvar.restapi.routers import catvars, objects, page, service_info, variations, vcf
 from anyvar.restapi.schema import ServiceInfo
 
 try:
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vcf.router)
     app.include_router(variations.router)
     app.include_router(objects.router)
+    app.include_router(catvars.router)
     app.include_router(metrics_router.router)
     page.install(app)  # /docs, /redoc and the web page at /
     return app

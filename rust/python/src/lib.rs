@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
-use anyvar_core::storage::metadata::{Mapping, MappingType};
+use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType};
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
@@ -318,6 +318,33 @@ impl Storage {
             mapping_type: MappingType::parse(&mapping_type).map_err(to_py)?,
         };
         py.detach(|| self.inner.delete_mapping(&mapping))
+            .map_err(to_py)
+    }
+
+    /// Stores a categorical variant (`canonical_allele` or `protein_sequence_consequence`)
+    /// by its id, name and defining allele's id.
+    fn put_catvar(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        id: String,
+        name: String,
+        allele_id: String,
+    ) -> PyResult<()> {
+        let kind = CatVarKind::parse(kind).map_err(to_py)?;
+        py.detach(|| self.inner.put_catvar(kind, &id, &name, &allele_id))
+            .map_err(to_py)
+    }
+
+    /// `(name, allele_id)` of a stored categorical variant, or None.
+    fn get_catvar(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        id: String,
+    ) -> PyResult<Option<(String, String)>> {
+        let kind = CatVarKind::parse(kind).map_err(to_py)?;
+        py.detach(|| self.inner.get_catvar(kind, &id))
             .map_err(to_py)
     }
 

@@ -57,6 +57,32 @@ pub struct Mapping {
     pub mapping_type: MappingType,
 }
 
+/// AnyVar main's kinds of categorical variant: each is a name and one defining allele.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatVarKind {
+    CanonicalAllele,
+    ProteinSequenceConsequence,
+}
+
+impl CatVarKind {
+    fn table(self) -> &'static str {
+        match self {
+            CatVarKind::CanonicalAllele => "canonical_alleles",
+            CatVarKind::ProteinSequenceConsequence => "protein_sequence_consequences",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<CatVarKind> {
+        match text {
+            "canonical_allele" => Ok(CatVarKind::CanonicalAllele),
+            "protein_sequence_consequence" => Ok(CatVarKind::ProteinSequenceConsequence),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown categorical variant kind {text:?}"
+            ))),
+        }
+    }
+}
+
 /// A row of `annotations`; `value` is JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Annotation {
@@ -270,9 +296,39 @@ impl Storage {
         Ok(changed[0] > 0)
     }
 
+    /// Stores a categorical variant (its defining allele is stored on its own); a variant
+    /// registered again under the same id takes the new name and allele.
+    pub fn put_catvar(
+        &self,
+        kind: CatVarKind,
+        id: &str,
+        name: &str,
+        allele_id: &str,
+    ) -> Result<()> {
+        let table = kind.table();
+        let replace = format!("DELETE FROM {table} WHERE id = $1");
+        let insert = format!("INSERT INTO {table} (id, name, allele_id) VALUES ($1, $2, $3)");
+        self.store
+            .execute(&[(&replace, &[id]), (&insert, &[id, name, allele_id])])
+            .map(drop)
+    }
+
+    /// `(name, allele_id)` of a stored categorical variant.
+    pub fn get_catvar(&self, kind: CatVarKind, id: &str) -> Result<Option<(String, String)>> {
+        let sql = format!("SELECT name, allele_id FROM {} WHERE id = $1", kind.table());
+        let row = self.store.query(&sql, &[id])?.into_iter().next();
+        row.map(|mut r| {
+            let allele_id = text(r.pop().flatten(), "allele_id")?;
+            Ok((text(r.pop().flatten(), "name")?, allele_id))
+        })
+        .transpose()
+    }
+
     /// Empties every table (AnyVar's `wipe_db`).
     pub fn wipe(&self) -> Result<()> {
         let tables = [
+            "canonical_alleles",
+            "protein_sequence_consequences",
             "variation_mappings",
             "annotations",
             "vrs_objects",
@@ -370,8 +426,34 @@ pub(crate) mod tests {
         assert!(storage.get_object(&b).unwrap().is_some(), "others stay");
         assert!(storage.delete_object("ga4gh:CN.x").unwrap());
 
+        let ca = CatVarKind::CanonicalAllele;
+        storage.put_catvar(ca, "clingen:CA1", "first", &b).unwrap();
+        storage
+            .put_catvar(ca, "clingen:CA1", "renamed", &b)
+            .unwrap();
+        assert_eq!(
+            storage.get_catvar(ca, "clingen:CA1").unwrap(),
+            Some(("renamed".to_string(), b.clone()))
+        );
+        let psq = CatVarKind::ProteinSequenceConsequence;
+        assert_eq!(
+            storage.get_catvar(psq, "clingen:CA1").unwrap(),
+            None,
+            "kinds apart"
+        );
+
         storage.wipe().unwrap();
         assert!(storage.get_object(&b).unwrap().is_none());
+        assert_eq!(storage.get_catvar(ca, "clingen:CA1").unwrap(), None);
+    }
+
+    #[test]
+    fn catvar_kinds_parse() {
+        assert_eq!(
+            CatVarKind::parse("canonical_allele").unwrap(),
+            CatVarKind::CanonicalAllele
+        );
+        assert!(CatVarKind::parse("canonical_alleles; DROP TABLE x").is_err());
     }
 
     #[test]

@@ -39,8 +39,8 @@ pub(crate) struct Dialect {
     pub to_mapping_type: &'static str,
 }
 
-/// AnyVar 1.0's tables (with its `vrs_objects`, `annotations` and `variation_mappings`) and our
-/// search index. AnyVar's foreign keys and GiST range index are left
+/// AnyVar 1.0's tables (with its `vrs_objects`, `annotations` and `variation_mappings`), AnyVar
+/// main's categorical variant tables, and our search index. AnyVar's foreign keys and GiST range index are left
 /// out: their per-row checks cost more than the rest of loading together, the loader commits
 /// references and locations before the alleles that name them, and searches use `allele_bins`.
 pub(crate) fn schema(d: &Dialect) -> String {
@@ -79,12 +79,16 @@ CREATE TABLE IF NOT EXISTS variation_mappings (
 CREATE INDEX IF NOT EXISTS idx_mappings_source_id ON variation_mappings (source_id);
 CREATE INDEX IF NOT EXISTS idx_mappings_dest_id ON variation_mappings (dest_id);
 CREATE INDEX IF NOT EXISTS idx_mappings_source_id_type ON variation_mappings (source_id, mapping_type);
+CREATE TABLE IF NOT EXISTS canonical_alleles (
+    id {id} PRIMARY KEY, name {id} NOT NULL, allele_id {id} NOT NULL){keyed_table};
+CREATE TABLE IF NOT EXISTS protein_sequence_consequences (
+    id {id} PRIMARY KEY, name {id} NOT NULL, allele_id {id} NOT NULL){keyed_table};
 "#
     )
 }
 
 /// The columns the registry reads and writes, by table.
-const COLUMNS: [(&str, &[&str]); 7] = [
+const COLUMNS: [(&str, &[&str]); 9] = [
     ("sequence_references", &["id"]),
     (
         "locations",
@@ -100,6 +104,11 @@ const COLUMNS: [(&str, &[&str]); 7] = [
     (
         "variation_mappings",
         &["id", "source_id", "dest_id", "mapping_type"],
+    ),
+    ("canonical_alleles", &["id", "name", "allele_id"]),
+    (
+        "protein_sequence_consequences",
+        &["id", "name", "allele_id"],
     ),
 ];
 
