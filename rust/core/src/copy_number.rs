@@ -236,17 +236,12 @@ impl CopyNumber {
         format!("ga4gh:SL.{}", self.location_digest)
     }
 
-    /// vrs-python's `model_dump_json(exclude_none=True)`: the form the registry stores and
-    /// serves, e.g. `{"id":"ga4gh:CX.…","type":"CopyNumberChange","digest":"…","location":{…},
-    /// "copyChange":"loss"}`.
-    pub fn to_json(&self) -> String {
+    /// The location as vrs-python dumps it (with its `id` and `digest`).
+    pub fn location_json(&self) -> String {
         let mut s = String::new();
         write!(
             s,
-            r#"{{"id":"{id}","type":"{ty}","digest":"{d}","location":{{"id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","sequenceReference":{{"type":"SequenceReference","refgetAccession":"{acc}"}}"#,
-            id = self.id(),
-            ty = self.kind.type_name(),
-            d = self.digest,
+            r#"{{"id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","sequenceReference":{{"type":"SequenceReference","refgetAccession":"{acc}"}}"#,
             sl = self.location_digest,
             acc = self.location.accession,
         )
@@ -260,6 +255,23 @@ impl CopyNumber {
             end.write(&mut s);
         }
         s.push('}');
+        s
+    }
+
+    /// vrs-python's `model_dump_json(exclude_none=True)`: the form the registry stores and
+    /// serves, e.g. `{"id":"ga4gh:CX.…","type":"CopyNumberChange","digest":"…","location":{…},
+    /// "copyChange":"loss"}`.
+    pub fn to_json(&self) -> String {
+        let mut s = String::new();
+        write!(
+            s,
+            r#"{{"id":"{id}","type":"{ty}","digest":"{d}","location":{loc}"#,
+            id = self.id(),
+            ty = self.kind.type_name(),
+            d = self.digest,
+            loc = self.location_json(),
+        )
+        .expect("writing to a String");
         match &self.kind {
             Kind::Count(copies) => {
                 s.push_str(",\"copies\":");
@@ -626,6 +638,26 @@ mod tests {
         assert!(
             err(r#"{"type":"CopyNumberCount","copies":1,"location":"ga4gh:SL.x"}"#).contains("IRI")
         );
+    }
+
+    #[test]
+    fn lax_integers_and_absent_ends() {
+        let cn = copy_number_from_json(
+            r#"{"type":"CopyNumberCount","copies":"2","location":{"sequenceReference":{"refgetAccession":"SQ.iy_UbUrvECxFRX5LPTH_KPojdlT7BKsf"},"end":[5.0,null]}}"#,
+        )
+        .unwrap();
+        assert_eq!(cn.kind, Kind::Count(Bound::Number(2)));
+        assert_eq!(cn.location.start, None);
+        assert_eq!(cn.location.end, Some(Bound::Range(Some(5), None)));
+        // An absent end is `null` in the digest's serialization and left out of the JSON.
+        assert!(cn.location.serialize().contains(r#""start":null,"type""#));
+        assert!(cn.location_json().ends_with(r#""end":[5,null]}"#));
+        assert!(!cn.to_json().contains("start"));
+        assert!(copy_number_from_json(
+            r#"{"type":"CopyNumberCount","copies":2.5,"location":{"sequenceReference":{"refgetAccession":"SQ.iy_UbUrvECxFRX5LPTH_KPojdlT7BKsf"}}}"#
+        )
+        .unwrap_err()
+        .contains("valid integer"));
     }
 
     #[test]

@@ -45,6 +45,12 @@ impl PyCopyNumber {
         self.inner.location_id()
     }
 
+    /// The bare digest (the id without `ga4gh:CN.` / `ga4gh:CX.`).
+    #[getter]
+    fn digest(&self) -> String {
+        self.inner.digest.to_string()
+    }
+
     /// `CopyNumberCount` or `CopyNumberChange`.
     #[getter]
     fn kind(&self) -> &'static str {
@@ -90,6 +96,11 @@ impl PyCopyNumber {
     /// The copy number as vrs-python dumps it (`model_dump_json(exclude_none=True)`).
     fn json(&self) -> String {
         self.inner.to_json()
+    }
+
+    /// The location alone, as it appears in `json()` (with its `id` and `digest`).
+    fn location_json(&self) -> String {
+        self.inner.location_json()
     }
 
     fn __repr__(&self) -> String {
