@@ -279,6 +279,31 @@ def test_vrs_json_matches_vrs_python(accessions):
         assert vrs_python_object(json.loads(cn.json()))[0] == cn.id
 
 
+LAX = [True, False, " 2 ", "+3", "-0", "07", "1_000", "2.00", "2.", "1e3", "2.5", "0x10", "1__0"]
+LAX += ["", "-4", 2.0, -0.0, 2.5, 1.5e15, [True, "3"], ["1_0", None], [None, 2.0], None, {}]
+
+
+def test_lax_integers_as_pydantic_reads_them(accessions):
+    """pydantic (lax mode) reads "2", 2.0 and True as integers: vrs-python accepts such a
+    copy number and so do we, with the same id; what it refuses we refuse."""
+    from pydantic import ValidationError
+
+    acc = next(iter(accessions.values()))
+    for value in LAX:
+        for field in ("copies", "start", "end"):
+            loc = {"sequenceReference": {"refgetAccession": acc}, "start": 3, "end": 9}
+            obj = {"type": "CopyNumberCount", "location": loc, "copies": 2}
+            (loc if field != "copies" else obj)[field] = value
+            try:
+                expected = vrs_python_object(json.loads(json.dumps(obj)))
+            except ValidationError:
+                with pytest.raises(TranslationError):
+                    _core.CopyNumber.from_json(json.dumps(obj))
+                continue
+            cn = _core.CopyNumber.from_json(json.dumps(obj))
+            assert (cn.id, cn.json()) == expected, (field, value)
+
+
 def test_given_identifiers_are_recomputed(accessions):
     obj = random_objects(random.Random(3), list(accessions.values()), 1)[0]
     truth = _core.CopyNumber.from_json(json.dumps(obj))

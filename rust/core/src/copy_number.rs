@@ -288,8 +288,35 @@ impl CopyNumber {
 
 // --- JSON in -----------------------------------------------------------------------------------
 
-/// An integer of a bound as pydantic (lax mode) takes it: a JSON integer, an integral float or
-/// a string of one (`"2"`); `field` names it in messages.
+/// An integer as pydantic's lax mode reads a string: blanks around, a sign, digits with single
+/// underscores between them, and a fraction of zeros only (`" 2 "`, `"+3"`, `"1_000"`, `"2.00"`).
+fn lax_integer_text(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = match text.split_once('.') {
+        Some((int, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => int,
+        Some(_) => return None,
+        None => text,
+    };
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let b = digits.as_bytes();
+    let well_formed = !b.is_empty()
+        && b[0].is_ascii_digit()
+        && b[b.len() - 1].is_ascii_digit()
+        && b.iter().all(|c| c.is_ascii_digit() || *c == b'_')
+        && !digits.contains("__");
+    if !well_formed {
+        return None;
+    }
+    let n: i64 = digits.replace('_', "").parse().ok()?;
+    Some(if negative { -n } else { n })
+}
+
+/// An integer of a bound as pydantic (lax mode) takes it: a JSON integer, an integral float, a
+/// boolean or a string of an integer ([`lax_integer_text`]); `field` names it in messages.
 fn integer<T: TryFrom<i64>>(v: &Value, field: &str, min_zero: bool) -> Result<T, String> {
     let bad = || format!("{field}: Input should be a valid integer");
     let n: i64 = match v {
@@ -298,7 +325,8 @@ fn integer<T: TryFrom<i64>>(v: &Value, field: &str, min_zero: bool) -> Result<T,
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i64,
             _ => return Err(bad()),
         },
-        Value::String(s) => s.trim().parse().map_err(|_| bad())?,
+        Value::Bool(b) => i64::from(*b),
+        Value::String(s) => lax_integer_text(s).ok_or_else(bad)?,
         _ => return Err(bad()),
     };
     if min_zero && n < 0 {
@@ -314,7 +342,9 @@ where
     T: TryFrom<i64> + PartialOrd + Copy,
 {
     match v {
-        Value::Number(_) | Value::String(_) => integer(v, field, min_zero).map(Bound::Number),
+        Value::Number(_) | Value::String(_) | Value::Bool(_) => {
+            integer(v, field, min_zero).map(Bound::Number)
+        }
         Value::Array(items) => {
             if items.len() != 2 {
                 return Err(format!(
@@ -658,6 +688,23 @@ mod tests {
         )
         .unwrap_err()
         .contains("valid integer"));
+    }
+
+    #[test]
+    fn lax_integer_strings() {
+        for (text, n) in [
+            (" 2 ", 2),
+            ("+3", 3),
+            ("-0", 0),
+            ("07", 7),
+            ("1_000", 1000),
+            ("2.00", 2),
+        ] {
+            assert_eq!(lax_integer_text(text), Some(n), "{text}");
+        }
+        for text in ["", "1e3", "2.5", "0x10", "1__0", "_1", "1_", "2.", "-"] {
+            assert_eq!(lax_integer_text(text), None, "{text}");
+        }
     }
 
     #[test]
