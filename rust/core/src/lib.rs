@@ -2,6 +2,7 @@
 //! streaming VCF annotation. No Python here; `rust/python` binds it.
 
 pub mod allele;
+pub mod copy_number;
 pub mod digest;
 pub mod error;
 pub mod normalize;

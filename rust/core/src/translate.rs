@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use crate::allele::Allele;
+use crate::copy_number::{self, CopyChange, CopyNumber};
 use crate::error::Result;
-use crate::sequence::Contig;
+use crate::sequence::{Contig, SequenceSource};
 use crate::vcf::record::{parse_expression, Checked};
 use crate::vcf::Annotator;
 
@@ -40,7 +41,10 @@ pub fn translate(annotator: &mut Annotator, definition: &str) -> Result<Translat
 /// A sequence named by an accession as SPDI and HGVS give it (`NC_000019.10`, `SQ.…`, or
 /// `namespace:alias`).
 fn resolve(annotator: &Annotator, ac: &str) -> Result<Option<Arc<Contig>>> {
-    let source = annotator.source();
+    resolve_in(annotator.source(), ac)
+}
+
+fn resolve_in(source: &SequenceSource, ac: &str) -> Result<Option<Arc<Contig>>> {
     if ac.starts_with("SQ.") {
         return source.resolve("ga4gh", ac);
     }
@@ -48,6 +52,37 @@ fn resolve(annotator: &Annotator, ac: &str) -> Result<Option<Arc<Contig>>> {
         return Ok(Some(found));
     }
     source.resolve_name(ac)
+}
+
+/// Translates a definition into a copy number as vrs-python's `CnvTranslator` (what AnyVar
+/// calls for `input_type` `CopyNumberCount` or `CopyNumberChange`) does: only HGVS `del`/`dup`
+/// (see [`copy_number::parse_hgvs_cnv`]; gnomAD-style and SPDI definitions are not copy
+/// numbers there), on the interval as written (no normalization). With `copies` the result is
+/// a CopyNumberCount, otherwise a CopyNumberChange with `copy_change`, or `loss`/`gain` for a
+/// deletion/duplication when that is `None` too. `Err` is reserved for failures of the source.
+pub fn translate_copy_number(
+    source: &SequenceSource,
+    definition: &str,
+    copies: Option<i64>,
+    copy_change: Option<CopyChange>,
+) -> Result<std::result::Result<CopyNumber, String>> {
+    let definition = definition.trim();
+    let parsed = match copy_number::parse_hgvs_cnv(definition) {
+        Ok(p) => p,
+        Err(message) => return Ok(Err(message)),
+    };
+    let Some(contig) = resolve_in(source, parsed.accession)? else {
+        return Ok(Err(format!(
+            "sequence {:?} is not in the sequence source",
+            parsed.accession
+        )));
+    };
+    Ok(Ok(copy_number::from_hgvs(
+        &parsed,
+        &contig.accession,
+        copies,
+        copy_change,
+    )))
 }
 
 fn is_bases(s: &str) -> bool {
@@ -316,5 +351,49 @@ mod tests {
         assert!(id("chrX-11-A-G").is_err());
         assert!(id("nonsense").is_err());
         assert!(id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.11A>").is_err());
+    }
+
+    #[test]
+    fn copy_numbers_from_hgvs() {
+        let source = source();
+        let acc = "SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW";
+        let cn = |d: &str, copies, change| {
+            translate_copy_number(&source, d, copies, change)
+                .unwrap()
+                .map(|c| c.to_json())
+        };
+        // No normalization: the interval is the one written, whatever the repeat around it.
+        let json = cn(&format!("{acc}:g.41_45del"), None, None).unwrap();
+        assert!(
+            json.contains(r#""start":40,"end":45},"copyChange":"loss"}"#),
+            "{json}"
+        );
+        let json = cn(&format!("{acc}:g.41dup"), None, None).unwrap();
+        assert!(
+            json.contains(r#""start":40,"end":41},"copyChange":"gain"}"#),
+            "{json}"
+        );
+        let json = cn(
+            &format!("{acc}:g.41dup"),
+            None,
+            Some(CopyChange::HighLevelGain),
+        )
+        .unwrap();
+        assert!(
+            json.ends_with(r#""copyChange":"high-level gain"}"#),
+            "{json}"
+        );
+        let json = cn(
+            &format!("{acc}:g.41_45del"),
+            Some(0),
+            Some(CopyChange::Gain),
+        )
+        .unwrap();
+        assert!(json.starts_with(r#"{"id":"ga4gh:CN."#) && json.ends_with(r#""copies":0}"#));
+        assert!(cn("NC_000099.1:g.41del", None, None)
+            .unwrap_err()
+            .contains("not in the sequence source"));
+        assert!(cn("chr1-40-TA-T", Some(1), None).is_err());
+        assert!(cn(&format!("{acc}:g.41_45delinsA"), Some(1), None).is_err());
     }
 }

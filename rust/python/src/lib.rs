@@ -6,6 +6,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod copy_number;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -792,6 +794,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VRS_VERSION", vcf::VRS_VERSION)?;
     m.add_class::<SequenceSource>()?;
     m.add_class::<PyAllele>()?;
+    m.add_class::<copy_number::PyCopyNumber>()?;
+    m.add_function(wrap_pyfunction!(copy_number::translate_copy_number, m)?)?;
+    m.add(
+        "COPY_CHANGES",
+        pyo3::types::PyTuple::new(m.py(), copy_number::copy_changes())?,
+    )?;
     m.add_class::<Storage>()?;
     m.add_class::<PendingRegistration>()?;
     m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
