@@ -91,11 +91,17 @@ def test_what_anyvar_wrote_we_serve(database: str, tmp_path: Path, vector_seqrep
             {"object_id": a, "annotation_type": "note", "annotation_value": {"k": [1, 2]}}
         ]
         r = server.client.get(f"/object/{a}/mappings/liftover")
-        assert r.json() == {"mappings": [{"source_id": a, "dest_id": b, "mapping_type": "liftover"}]}
+        assert r.json() == {
+            "mappings": [{"source_id": a, "dest_id": b, "mapping_type": "liftover"}]
+        }
         r = server.client.get(f"/object/{b}/mappings", params={"as_source": "false"})
-        assert r.json()["mappings"] == [{"source_id": a, "dest_id": b, "mapping_type": "liftover_to"}]
+        assert r.json()["mappings"] == [
+            {"source_id": a, "dest_id": b, "mapping_type": "liftover_to"}
+        ]
         sq = alleles[0]["location"]["sequenceReference"]["refgetAccession"]
-        found = server.client.get("/search", params={"accession": f"ga4gh:{sq}", "start": 0, "end": 100})
+        found = server.client.get(
+            "/search", params={"accession": f"ga4gh:{sq}", "start": 0, "end": 100}
+        )
         assert {x["id"] for x in found.json()["variations"]} == {a, b, c}
         # ... and ours go into AnyVar's tables beside theirs, which AnyVar reads.
         more = translated(server, ["chr1-397-C-G"])

@@ -160,9 +160,21 @@ class Registry:
             conflicts=str(conflicts) if conflicts else None,
         )
 
-    def register(self, alleles: list[_core.Allele]) -> None:
-        if self.storage is not None:
+    def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
+        """Stores alleles in their tables and other variations as VRS objects, then stamps
+        each with AnyVar's ``creation_timestamp`` annotation unless it has one."""
+        if not variations or self.storage is None:
+            return
+        alleles = [v for v in variations if isinstance(v, _core.Allele)]
+        if alleles:
             self.storage.put(alleles)
+        others = [(v.id, v.json()) for v in variations if not isinstance(v, _core.Allele)]
+        if others:
+            self.storage.put_objects(others)
+        now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
+        self.storage.add_annotations_if_missing(
+            CREATION_TIMESTAMP, [(v.id, now) for v in variations]
+        )
 
 
 def _call(f: Callable[[], Any]) -> Any:
@@ -173,40 +185,63 @@ def _call(f: Callable[[], Any]) -> Any:
         return e
 
 
+COPY_NUMBER_TYPES = ("CopyNumberCount", "CopyNumberChange")
+
+
+def translate(registry: Registry, request: VariationRequest) -> _core.Allele | _core.CopyNumber:
+    """The variation a request defines, as AnyVar's translator finds it: an Allele, a copy
+    number (``input_type`` CopyNumberCount or CopyNumberChange), or with no ``input_type`` an
+    Allele else a copy number. TranslationError says why there is none."""
+    assembly = request.assembly_name or "GRCh38"
+    if request.input_type in COPY_NUMBER_TYPES:
+        return _core.translate_copy_number(
+            registry.source,
+            request.definition,
+            request.input_type,
+            copies=request.copies,
+            copy_change=request.copy_change,
+        )
+    try:
+        return registry.source.translate(request.definition, assembly)
+    except TranslationError:
+        if request.input_type is not None:
+            raise
+        try:
+            return _core.translate_copy_number(
+                registry.source,
+                request.definition,
+                "CopyNumberChange" if request.copies is None else "CopyNumberCount",
+                copies=request.copies,
+                copy_change=request.copy_change,
+            )
+        except TranslationError:
+            raise TranslationError(
+                f"{request.definition} is neither an allele nor a copy number"
+            ) from None
+
+
 def register_variations(
     registry: Registry, requests: list[VariationRequest]
 ) -> list[dict[str, Any]]:
-    """AnyVar's ``PUT /variation(s)``: each definition translated, every allele registered in
-    one bulk write, a ``creation_timestamp`` annotation added to those that lack one; the
-    answers in input order, with AnyVar's texts in ``messages`` for those that fail."""
+    """AnyVar's ``PUT /variation(s)``: each definition translated, every variation registered
+    in one bulk write; the answers in input order, with AnyVar's texts in ``messages`` for
+    those that fail (AnyVar leaves out ``object`` and ``object_id`` then)."""
     answers: list[dict[str, Any]] = []
-    alleles: list[_core.Allele] = []
+    variations: list[_core.Allele | _core.CopyNumber] = []
     for request in requests:
         answer: dict[str, Any] = {
             "input_variation": request.model_dump(mode="json", exclude_none=True),
             "messages": [],
         }
         answers.append(answer)
-        if request.input_type not in (None, "Allele"):
-            answer["messages"].append(
-                f"Variation class for {request.definition} is currently unsupported."
-            )
-            continue
         try:
-            allele = registry.source.translate(
-                request.definition, request.assembly_name or "GRCh38"
-            )
+            variation = translate(registry, request)
         except TranslationError as e:
             log.info("definition %r not translated: %s", request.definition, e)
             answer["messages"].append(anyvar_message(request.definition, str(e)))
             continue
-        alleles.append(allele)
-        answer["object"] = json.loads(allele.json())
-        answer["object_id"] = allele.id
-    if alleles and registry.storage is not None:
-        registry.storage.put(alleles)
-        now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
-        registry.storage.add_annotations_if_missing(
-            CREATION_TIMESTAMP, [(a.id, now) for a in alleles]
-        )
+        variations.append(variation)
+        answer["object"] = json.loads(variation.json())
+        answer["object_id"] = variation.id
+    registry.register(variations)
     return answers

@@ -49,7 +49,10 @@ EXPECTED_MOLECULE = {
     CanonicalAllele: vrs.MoleculeType.GENOMIC,
     ProteinSequenceConsequence: vrs.MoleculeType.PROTEIN,
 }
-KIND = {CanonicalAllele: "canonical_allele", ProteinSequenceConsequence: "protein_sequence_consequence"}
+KIND = {
+    CanonicalAllele: "canonical_allele",
+    ProteinSequenceConsequence: "protein_sequence_consequence",
+}
 
 
 def is_expected_molecule_type(

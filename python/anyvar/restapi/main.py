@@ -17,8 +17,8 @@ from anyvar.config import Settings, get_settings
 from anyvar.exceptions import AnyVarError
 from anyvar.registry import Registry
 from anyvar.restapi import auth, errors, runs
-from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.routers import catvars, objects, page, service_info, variations, vcf
+from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.schema import ServiceInfo
 
 try:

@@ -39,7 +39,10 @@ def _register(registry: Registry, catvar: CanonicalAllele | ProteinSequenceConse
         allele.location.sequenceReference, EXPECTED_MOLECULE[kind], registry.source
     ):
         return detail_response(
-            422, INVALID, "INVALID_CATEGORICAL_VARIANT", f"the defining allele is not {kind.__name__}"
+            422,
+            INVALID,
+            "INVALID_CATEGORICAL_VARIANT",
+            f"the defining allele is not {kind.__name__}",
         )
     try:
         ours = core_allele(allele)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
 from anyvar.exceptions import TranslationError
-from anyvar.registry import Registry, register_variations
+from anyvar.registry import COPY_NUMBER_TYPES, Registry, register_variations, translate
 from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep
 from anyvar.restapi.errors import detail_response
@@ -87,17 +87,21 @@ async def register_vrs_variation(
     registry: RegistryDep,
     variation: Annotated[dict[str, Any], Body(examples=[PUT_VRS_VARIATION_EXAMPLE_PAYLOAD])],
 ) -> dict:
-    """Register a VRS Allele given as JSON; its identifiers are computed here."""
+    """Register a VRS Allele, CopyNumberCount or CopyNumberChange given as JSON; its
+    identifiers are computed here."""
     try:
-        allele = _core.Allele.from_json(json.dumps(variation))
+        if variation.get("type") in COPY_NUMBER_TYPES:
+            parsed = _core.CopyNumber.from_json(json.dumps(variation))
+        else:
+            parsed = _core.Allele.from_json(json.dumps(variation))
     except (TranslationError, ValueError) as e:
         raise HTTPException(status_code=422, detail=str(e)) from None
-    await run_in_threadpool(registry.register, [allele])
+    await run_in_threadpool(registry.register, [parsed])
     return {
         "input_variation": variation,
         "messages": [],
-        "object": json.loads(allele.json()),
-        "object_id": allele.id,
+        "object": json.loads(parsed.json()),
+        "object_id": parsed.id,
     }
 
 
@@ -106,19 +110,17 @@ async def find_variation(registry: RegistryDep, request: VariationRequest) -> di
     """Translate a definition and return the registered Allele, without registering it: 422
     with AnyVar's text when it does not translate, 404 when it is not registered."""
     try:
-        allele = await run_in_threadpool(
-            registry.source.translate, request.definition, request.assembly_name or "GRCh38"
-        )
+        variation = await run_in_threadpool(translate, registry, request)
     except TranslationError as e:
         reason = str(e)
         return detail_response(
             422, anyvar_message(request.definition, reason), "TRANSLATION_ERROR", reason
         )
     if registry.storage is None or not await run_in_threadpool(
-        registry.storage.get_object, allele.id
+        registry.storage.get_object, variation.id
     ):
-        return not_found(allele.id)
-    return {"messages": [], "data": json.loads(allele.json())}
+        return not_found(variation.id)
+    return {"messages": [], "data": json.loads(variation.json())}
 
 
 async def _search(registry: Registry, accession: str, start: int, end: int, after: str, limit: int):
