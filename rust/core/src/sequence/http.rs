@@ -39,10 +39,37 @@ struct Metadata {
 }
 
 /// The bounded block cache, first in first out (the readers' own caches sit in front of it).
-#[derive(Default)]
 struct Blocks {
+    capacity: usize,
     map: HashMap<(u32, u64), Arc<[u8]>>,
     order: VecDeque<(u32, u64)>,
+}
+
+impl Blocks {
+    fn new(capacity: usize) -> Self {
+        Blocks {
+            capacity,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn get(&self, key: (u32, u64)) -> Option<Arc<[u8]>> {
+        self.map.get(&key).cloned()
+    }
+
+    fn insert(&mut self, key: (u32, u64), data: Arc<[u8]>) {
+        if self.map.contains_key(&key) {
+            return;
+        }
+        if self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        self.order.push_back(key);
+        self.map.insert(key, data);
+    }
 }
 
 pub struct SeqRepoHttp {
@@ -122,7 +149,7 @@ impl SeqRepoHttp {
             api: format!("{}/{REST_VERSION}/", base.trim_end_matches('/')),
             agent: config.into(),
             contigs: Mutex::new(HashMap::new()),
-            blocks: Mutex::new(Blocks::default()),
+            blocks: Mutex::new(Blocks::new(CACHED_BLOCKS)),
             next_id: AtomicU32::new(0),
         };
         match source.get("ping", &[])? {
@@ -214,22 +241,16 @@ impl SeqRepoHttp {
     /// Block `index` of a contig, from the shared cache or the sequence route.
     pub(super) fn block(&self, contig: &Contig, index: u64) -> Result<Arc<[u8]>> {
         let key = (contig.id, index);
-        if let Some(hit) = self.blocks.lock().expect("blocks").map.get(&key) {
-            return Ok(hit.clone());
+        if let Some(hit) = self.blocks.lock().expect("blocks").get(key) {
+            return Ok(hit);
         }
         // Fetched without the lock held: workers missing different blocks do not wait on
         // each other (two missing the same block fetch it twice, harmlessly).
         let data: Arc<[u8]> = self.fetch(contig, index)?.into();
-        let mut blocks = self.blocks.lock().expect("blocks");
-        if !blocks.map.contains_key(&key) {
-            if blocks.order.len() >= CACHED_BLOCKS {
-                if let Some(old) = blocks.order.pop_front() {
-                    blocks.map.remove(&old);
-                }
-            }
-            blocks.order.push_back(key);
-            blocks.map.insert(key, data.clone());
-        }
+        self.blocks
+            .lock()
+            .expect("blocks")
+            .insert(key, data.clone());
         Ok(data)
     }
 
@@ -306,6 +327,22 @@ mod tests {
         );
         assert_eq!(accession_of(&["ga4gh:VA.x".to_string()]), None);
         assert_eq!(accession_of(&[]), None);
+    }
+
+    #[test]
+    fn the_block_cache_is_bounded() {
+        let mut blocks = Blocks::new(2);
+        let data = |b: u8| -> Arc<[u8]> { vec![b; 3].into() };
+        blocks.insert((0, 0), data(b'A'));
+        blocks.insert((1, 0), data(b'C'));
+        // a second fetch of a cached block (two workers that missed it together) changes nothing
+        blocks.insert((0, 0), data(b'T'));
+        assert_eq!(&*blocks.get((0, 0)).unwrap(), b"AAA");
+        blocks.insert((0, 1), data(b'G'));
+        assert!(blocks.get((0, 0)).is_none(), "the oldest block goes first");
+        assert_eq!(&*blocks.get((1, 0)).unwrap(), b"CCC");
+        assert_eq!(&*blocks.get((0, 1)).unwrap(), b"GGG");
+        assert_eq!((blocks.map.len(), blocks.order.len()), (2, 2));
     }
 
     #[test]
