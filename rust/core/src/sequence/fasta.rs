@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 use noodles_bgzf as bgzf;
 
 use super::files::{is_bgzf, SequenceFile};
-use super::Contig;
+use super::{Contig, Store};
 use crate::digest::RefgetHasher;
 use crate::error::{Error, Result};
 
@@ -201,7 +201,7 @@ impl FastaAliases {
                 id: id as u32,
                 accession: accession.as_str().into(),
                 length: *len,
-                file: file.clone(),
+                store: Store::File(file.clone()),
                 name: name.clone(),
             });
             by_alias.insert(name.clone(), contig.clone());

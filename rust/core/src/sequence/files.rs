@@ -11,12 +11,13 @@ use noodles_bgzf as bgzf;
 use noodles_core::Position;
 use noodles_fasta::fai;
 
-use super::Contig;
+use super::{Contig, Store};
 use crate::error::{Error, Result};
 use crate::normalize::Reference;
 
-/// Residues per cached block: about one BGZF block, so a miss decompresses one or two blocks.
-const BLOCK: u64 = 64 * 1024;
+/// Residues per cached block: about one BGZF block, so a miss decompresses one or two blocks (and
+/// one request to a SeqRepo REST service, whose blocks are the same).
+pub(super) const BLOCK: u64 = 64 * 1024;
 /// Blocks each worker keeps (4 MiB): enough for sorted input to hit almost always.
 const CACHED_BLOCKS: usize = 64;
 
@@ -134,7 +135,19 @@ impl SequenceReader {
         if let Some(b) = self.blocks.get(&(contig.id, index)) {
             return Ok(b.clone());
         }
-        let data: Arc<[u8]> = self.load(contig, index)?.into();
+        let data: Arc<[u8]> = match &contig.store {
+            Store::File(file) => self.load(contig, file, index)?.into(),
+            Store::Http(service) => match service.upgrade() {
+                Some(service) => service.block(contig, index)?,
+                None => {
+                    return Err(Error::SequenceRead {
+                        name: contig.name.clone(),
+                        path: PathBuf::new(),
+                        source: io::Error::other("its sequence source was closed"),
+                    })
+                }
+            },
+        };
         if self.order.len() >= CACHED_BLOCKS {
             if let Some(old) = self.order.pop_front() {
                 self.blocks.remove(&old);
@@ -145,13 +158,13 @@ impl SequenceReader {
         Ok(data)
     }
 
-    fn load(&mut self, contig: &Contig, index: u64) -> Result<Vec<u8>> {
+    fn load(&mut self, contig: &Contig, file: &SequenceFile, index: u64) -> Result<Vec<u8>> {
         let read_err = |source: io::Error| Error::SequenceRead {
             name: contig.name.clone(),
-            path: contig.file.path.clone(),
+            path: file.path.clone(),
             source,
         };
-        let record = contig.file.record(&contig.name).ok_or_else(|| {
+        let record = file.record(&contig.name).ok_or_else(|| {
             read_err(io::Error::new(
                 io::ErrorKind::NotFound,
                 "not in the FASTA index",
@@ -166,10 +179,10 @@ impl SequenceReader {
         let first = offset_of(start).map_err(read_err)?;
         let last = offset_of(end - 1).map_err(read_err)?;
         self.raw.resize((last - first + 1) as usize, 0);
-        let handle = match self.handles.entry(contig.file.path.clone()) {
+        let handle = match self.handles.entry(file.path.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(contig.file.open_handle().map_err(read_err)?)
+                v.insert(file.open_handle().map_err(read_err)?)
             }
         };
         handle.read_at(first, &mut self.raw).map_err(read_err)?;

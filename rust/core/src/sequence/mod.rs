@@ -1,15 +1,16 @@
-//! Reference sequences: where they come from (a SeqRepo instance or a FASTA file, chosen by a URI
-//! as in AnyVar's `SEQREPO_DATAPROXY_URI`), how an alias like `GRCh38:chr1` resolves to a refget
+//! Reference sequences: where they come from (a SeqRepo instance, a SeqRepo REST service or a FASTA
+//! file, chosen by a URI as in AnyVar's `SEQREPO_DATAPROXY_URI`), how an alias like `GRCh38:chr1` resolves to a refget
 //! accession, and windowed reading with a small per-worker block cache. Nothing here loads a whole
 //! sequence into memory.
 
 mod fasta;
 mod files;
+mod http;
 mod seqrepo;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use self::files::SequenceFile;
 pub use self::files::{ContigView, SequenceReader};
@@ -23,9 +24,19 @@ pub struct Contig {
     /// Refget accession, `SQ.…`.
     pub accession: Arc<str>,
     pub length: u64,
-    pub(crate) file: Arc<SequenceFile>,
-    /// Record name inside `file` (the SeqRepo `seq_id`, or the FASTA contig name).
+    pub(crate) store: Store,
+    /// Record name inside the file (the SeqRepo `seq_id`, or the FASTA contig name); for a REST
+    /// service, the name its sequence route is asked for (`ga4gh:SQ.…`).
     pub(crate) name: String,
+}
+
+/// Where a contig's residues are read from.
+#[derive(Debug)]
+pub(crate) enum Store {
+    /// An indexed FASTA file (a SeqRepo instance's BGZF files, or a FASTA source).
+    File(Arc<SequenceFile>),
+    /// A SeqRepo REST service and its shared block cache (weak: the source owns its contigs).
+    Http(Weak<http::SeqRepoHttp>),
 }
 
 /// A lookup's answer, cached: unknown names are remembered too.
@@ -33,6 +44,7 @@ type Resolved = Option<Arc<Contig>>;
 
 enum Kind {
     SeqRepo(Box<seqrepo::SeqRepo>),
+    SeqRepoHttp(Arc<http::SeqRepoHttp>),
     Fasta(fasta::FastaAliases),
 }
 
@@ -55,16 +67,44 @@ impl std::fmt::Debug for SequenceSource {
 #[derive(Debug, PartialEq, Eq)]
 enum Location {
     SeqRepo(PathBuf),
-    Fasta { path: PathBuf, assembly: String },
+    /// The service root, e.g. `http://localhost:5000/seqrepo`.
+    SeqRepoHttp(String),
+    Fasta {
+        path: PathBuf,
+        assembly: String,
+    },
 }
 
 fn parse_uri(uri: &str) -> Result<Location> {
     let (scheme, rest) = uri.split_once(':').ok_or_else(|| {
         Error::source(
             uri,
-            "not a URI: expected seqrepo+file:///path or fasta+file:///path.fa",
+            "not a URI: expected seqrepo+file:///path, seqrepo+http://host:port/seqrepo or fasta+file:///path.fa",
         )
     })?;
+    if let Some(proto) = scheme
+        .strip_prefix("seqrepo+")
+        .filter(|p| *p == "http" || *p == "https")
+    {
+        // As vrs-python's create_dataproxy: the URI less `seqrepo+` is the service root.
+        let host = rest
+            .strip_prefix("//")
+            .map(|after| after.split(['/', '?', '#']).next().unwrap_or(""))
+            .unwrap_or("");
+        if host.is_empty() {
+            return Err(Error::source(
+                uri,
+                format!("the URI names no host: expected {scheme}://host:port/seqrepo"),
+            ));
+        }
+        if rest.contains(['?', '#']) {
+            return Err(Error::source(
+                uri,
+                "a SeqRepo REST URI takes no parameters: expected seqrepo+http://host:port/seqrepo",
+            ));
+        }
+        return Ok(Location::SeqRepoHttp(format!("{proto}:{rest}")));
+    }
     // `x+file:///abs` and `x+:relative` are the two forms AnyVar documents.
     let path_part = match rest.strip_prefix("//") {
         Some(after) => after.strip_prefix("localhost").unwrap_or(after),
@@ -95,14 +135,9 @@ fn parse_uri(uri: &str) -> Result<Location> {
             }
             Ok(Location::Fasta { path, assembly })
         }
-        "seqrepo+http" | "seqrepo+https" => Err(Error::source(
-            uri,
-            "the SeqRepo REST service is not supported; point at a SeqRepo instance directory \
-             (seqrepo+file:///path/to/instance) or a FASTA file (fasta+file:///path/ref.fa)",
-        )),
         other => Err(Error::source(
             uri,
-            format!("unknown scheme {other:?}; use seqrepo+file:///path/to/instance, seqrepo+:relative/path or fasta+file:///path/ref.fa?assembly=GRCh38"),
+            format!("unknown scheme {other:?}; use seqrepo+file:///path/to/instance, seqrepo+:relative/path, seqrepo+http://host:port/seqrepo or fasta+file:///path/ref.fa?assembly=GRCh38"),
         )),
     }
 }
@@ -113,6 +148,9 @@ impl SequenceSource {
     pub fn open(uri: &str, cache_dir: Option<&Path>) -> Result<SequenceSource> {
         let kind = match parse_uri(uri)? {
             Location::SeqRepo(path) => Kind::SeqRepo(Box::new(seqrepo::SeqRepo::open(uri, &path)?)),
+            Location::SeqRepoHttp(base) => {
+                Kind::SeqRepoHttp(Arc::new(http::SeqRepoHttp::open(uri, &base)?))
+            }
             Location::Fasta { path, assembly } => {
                 Kind::Fasta(fasta::FastaAliases::open(uri, &path, &assembly, cache_dir)?)
             }
@@ -137,6 +175,7 @@ impl SequenceSource {
         }
         let found = match &self.kind {
             Kind::SeqRepo(repo) => repo.resolve(namespace, alias)?,
+            Kind::SeqRepoHttp(service) => service.resolve(namespace, alias)?,
             Kind::Fasta(fasta) => fasta.resolve(namespace, alias),
         };
         self.resolved
@@ -188,8 +227,19 @@ mod tests {
                 assembly: "GRCh38".into()
             }
         );
+        assert_eq!(
+            parse_uri("seqrepo+http://localhost:5000/seqrepo").unwrap(),
+            Location::SeqRepoHttp("http://localhost:5000/seqrepo".into())
+        );
+        assert_eq!(
+            parse_uri("seqrepo+https://seqrepo.example/api/seqrepo/").unwrap(),
+            Location::SeqRepoHttp("https://seqrepo.example/api/seqrepo/".into())
+        );
         for bad in [
-            "seqrepo+http://localhost:5000/seqrepo",
+            "seqrepo+http://",
+            "seqrepo+http:relative",
+            "seqrepo+http://localhost:5000/seqrepo?x=1",
+            "seqrepo+ftp://localhost/seqrepo",
             "s3://bucket/x",
             "/just/a/path",
             "fasta+file:///r.fa?species=human",

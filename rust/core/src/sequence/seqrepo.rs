@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::files::SequenceFile;
-use super::Contig;
+use super::{Contig, Store};
 use crate::error::{Error, Result};
 
 pub struct SeqRepo {
@@ -155,7 +155,7 @@ impl SeqRepo {
                     id: self.next_id.fetch_add(1, Ordering::Relaxed),
                     accession: format!("SQ.{seq_id}").into(),
                     length: len as u64,
-                    file,
+                    store: Store::File(file),
                     name: seq_id.to_string(),
                 }))
             }
