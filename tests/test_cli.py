@@ -10,6 +10,7 @@ from pathlib import Path
 import pysam
 import pytest
 from conftest import data_lines, info_of, read_text, run_cli, vrs_ids
+from service import free_port
 
 from anyvar.cli import main as cli_main
 
@@ -248,12 +249,13 @@ def test_no_source_is_a_clean_error(synthetic, tmp_path):
 
 
 def test_bad_source_in_the_environment_is_a_clean_error(synthetic, tmp_path):
-    env = {"SEQREPO_DATAPROXY_URI": "seqrepo+http://localhost:5000/seqrepo"}
+    # a loopback port nothing listens on (5000, the service's default, may be in use)
+    env = {"SEQREPO_DATAPROXY_URI": f"seqrepo+http://127.0.0.1:{free_port()}/seqrepo"}
     done = run_cli("annotate", synthetic[1], "-o", tmp_path / "o.vcf", env=env, cwd=tmp_path)
     err = done.stderr.decode()
     assert done.returncode == 1
     assert err.startswith("anyvar: error: ") and err.count("\n") == 1
-    assert "REST" in err and "Traceback" not in err
+    assert "REST" in err and "unreachable" in err and "Traceback" not in err
     assert not (tmp_path / "o.vcf").exists()
 
 

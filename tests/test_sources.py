@@ -13,6 +13,7 @@ from pathlib import Path
 import pysam
 import pytest
 from conftest import build_seqrepo, data_lines, vrs_ids
+from service import free_port
 
 import anyvar
 
@@ -225,8 +226,11 @@ def bad_uris(tmp_path, synthetic, bgzipped_fasta) -> dict[str, tuple[str, str]]:
     not_instance.mkdir()
     return {
         "unknown scheme": ("s3://bucket/seqrepo", r"unknown scheme"),
-        "seqrepo REST": ("seqrepo+http://localhost:5000/seqrepo", r"REST service is not supported"),
-        "seqrepo REST https": ("seqrepo+https://example.org/seqrepo", r"REST service"),
+        "seqrepo REST without host": ("seqrepo+http:///seqrepo", r"names no host"),
+        "seqrepo REST unreachable": (
+            f"seqrepo+http://127.0.0.1:{free_port()}/seqrepo",
+            r"GET http://127\.0\.0\.1:\d+/seqrepo/1/ping failed: .*unreachable",
+        ),
         "missing directory": (f"seqrepo+file://{tmp_path}/missing", r"missing is not a directory"),
         "not an instance": (f"seqrepo+file://{not_instance}", r"aliases\.sqlite3"),
         "FASTA without .fai": (fasta_uri(no_fai), r"nofai\.fa\.fai.*samtools faidx"),
@@ -241,8 +245,8 @@ def bad_uris(tmp_path, synthetic, bgzipped_fasta) -> dict[str, tuple[str, str]]:
     "case",
     [
         "unknown scheme",
-        "seqrepo REST",
-        "seqrepo REST https",
+        "seqrepo REST without host",
+        "seqrepo REST unreachable",
         "missing directory",
         "not an instance",
         "FASTA without .fai",
