@@ -77,6 +77,11 @@ impl SequenceSource {
         self.inner.uri()
     }
 
+    /// The `namespace:alias` names of the sequence `accession` (`SQ.…`).
+    fn aliases(&self, py: Python<'_>, accession: String) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.aliases(&accession)).map_err(to_py)
+    }
+
     /// `(accession, length)` of a `namespace:alias` name such as `GRCh38:chr1`, or None.
     fn resolve(&self, py: Python<'_>, name: String) -> PyResult<Option<(String, u64)>> {
         let found = py

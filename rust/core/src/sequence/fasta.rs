@@ -221,6 +221,24 @@ impl FastaAliases {
         })
     }
 
+    /// `namespace:alias` names of the sequence `accession` (`SQ.…`): its names in the
+    /// assembly, its RefSeq name when it has one, and its accession.
+    pub fn aliases(&self, accession: &str) -> Vec<String> {
+        let Some(contig) = self.by_accession.get(accession) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = (self.by_alias.iter())
+            .filter(|(_, c)| Arc::ptr_eq(c, contig))
+            .map(|(alias, _)| format!("{}:{alias}", self.assembly))
+            .collect();
+        names.sort();
+        if self.resolve("refseq", &contig.name).is_some() {
+            names.push(format!("refseq:{}", contig.name));
+        }
+        names.push(format!("ga4gh:{accession}"));
+        names
+    }
+
     pub fn resolve(&self, namespace: &str, alias: &str) -> Option<Arc<Contig>> {
         if namespace == self.assembly {
             return self.by_alias.get(alias).cloned();

@@ -238,6 +238,21 @@ impl SeqRepoHttp {
         }
     }
 
+    /// `namespace:alias` names of the sequence `accession` (`SQ.…`), as the service lists them.
+    pub fn aliases(&self, accession: &str) -> Result<Vec<String>> {
+        match self.get(&metadata_path("ga4gh", accession), &[])? {
+            Answer::NotFound => Ok(Vec::new()),
+            Answer::Body(text) => serde_json::from_str::<Metadata>(&text)
+                .map(|m| m.aliases)
+                .map_err(|e| {
+                    Error::source(
+                        &self.uri,
+                        format!("the metadata of {accession} is not SeqRepo's JSON: {e}"),
+                    )
+                }),
+        }
+    }
+
     /// Block `index` of a contig, from the shared cache or the sequence route.
     pub(super) fn block(&self, contig: &Contig, index: u64) -> Result<Arc<[u8]>> {
         let key = (contig.id, index);

@@ -185,6 +185,19 @@ impl SequenceSource {
         Ok(found)
     }
 
+    /// The `namespace:alias` names the source knows for the sequence `accession` (`SQ.…`);
+    /// none for a sequence it does not have.
+    pub fn aliases(&self, accession: &str) -> Result<Vec<String>> {
+        match &self.kind {
+            Kind::SeqRepo(repo) => match accession.strip_prefix("SQ.") {
+                Some(digest) => repo.aliases(digest),
+                None => Ok(Vec::new()),
+            },
+            Kind::SeqRepoHttp(service) => service.aliases(accession),
+            Kind::Fasta(fasta) => Ok(fasta.aliases(accession)),
+        }
+    }
+
     /// Resolves a sequence name in the `namespace:alias` form vrs-python uses (`GRCh38:chr1`).
     pub fn resolve_name(&self, name: &str) -> Result<Option<Arc<Contig>>> {
         match name.split_once(':') {

@@ -167,6 +167,28 @@ impl SeqRepo {
         Ok(contig)
     }
 
+    /// `namespace:alias` names of the sequence `digest` (its `SQ.` accession without `SQ.`).
+    pub fn aliases(&self, digest: &str) -> Result<Vec<String>> {
+        let conn = self.aliases.lock().expect("alias db");
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT namespace, alias FROM seqalias WHERE seq_id = ?1 AND is_current = 1",
+            )
+            .map_err(|e| self.db_err(e))?;
+        let names = stmt
+            .query_map([digest], |row| {
+                Ok(format!(
+                    "{}:{}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?
+                ))
+            })
+            .map_err(|e| self.db_err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.db_err(e));
+        names
+    }
+
     pub fn resolve(&self, namespace: &str, alias: &str) -> Result<Option<Arc<Contig>>> {
         // The accession of any stored sequence is `SQ.<seq_id>`: no alias row is needed for it.
         if namespace == "ga4gh" {
