@@ -4,6 +4,7 @@
 pub mod allele;
 pub mod digest;
 pub mod error;
+pub mod liftover;
 pub mod normalize;
 pub mod sequence;
 pub mod storage;
