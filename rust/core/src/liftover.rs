@@ -179,11 +179,13 @@ impl ChainFile {
         // The crate asserts (panics) when one chromosome is given two sizes: a bad file, which
         // must not take the process down.
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Builder.try_build_from(chainfile::Reader::new(reader))
+            Builder
+                .try_build_from(chainfile::Reader::new(reader))
+                .map_err(|e| e.to_string())
         }));
         let machine = match built {
             Ok(Ok(machine)) => machine,
-            Ok(Err(e)) => return Err(bad(e.to_string())),
+            Ok(Err(e)) => return Err(bad(e)),
             Err(_) => return Err(bad("a chromosome is given two different sizes".into())),
         };
         Ok(ChainFile {
@@ -639,5 +641,259 @@ chain 500 a 100 + 70 90 b 120 - 0 20 2
             .to_string(),
             "Unable to complete liftover: Roundtripped lifted-over id `ga4gh:VA.x` does not match initial value of ga4gh:VA.y"
         );
+    }
+
+    /// A SeqRepo instance (the two tables and one plain indexed FASTA) holding `seqs` as
+    /// `(assembly, alias, residues)`.
+    fn seqrepo(dir: &Path, seqs: &[(&str, &str, &[u8])]) -> SequenceSource {
+        let instance = dir.join("instance");
+        let sequences = instance.join("sequences");
+        std::fs::create_dir_all(&sequences).unwrap();
+        let aliases = rusqlite::Connection::open(instance.join("aliases.sqlite3")).unwrap();
+        aliases
+            .execute_batch("CREATE TABLE seqalias (seq_id TEXT, namespace TEXT, alias TEXT, is_current INTEGER)")
+            .unwrap();
+        let info = rusqlite::Connection::open(sequences.join("db.sqlite3")).unwrap();
+        info.execute_batch(
+            "CREATE TABLE seqinfo (seq_id TEXT, len INTEGER, relpath TEXT, added TEXT)",
+        )
+        .unwrap();
+        let (mut fasta, mut fai) = (String::new(), String::new());
+        for (assembly, alias, residues) in seqs {
+            let id = crate::digest::sha512t24u(residues).to_string();
+            aliases
+                .execute(
+                    "INSERT INTO seqalias VALUES (?1, ?2, ?3, 1)",
+                    (&id, assembly, alias),
+                )
+                .unwrap();
+            let len = residues.len();
+            info.execute(
+                "INSERT INTO seqinfo VALUES (?1, ?2, 'all.fa', '2024-01-01')",
+                (&id, len as i64),
+            )
+            .unwrap();
+            let header = format!(">{id}\n");
+            let offset = fasta.len() + header.len();
+            fasta.push_str(&header);
+            fasta.push_str(std::str::from_utf8(residues).unwrap());
+            fasta.push('\n');
+            fai.push_str(&format!("{id}\t{len}\t{offset}\t{len}\t{}\n", len + 1));
+        }
+        std::fs::write(sequences.join("all.fa"), fasta).unwrap();
+        std::fs::write(sequences.join("all.fa.fai"), fai).unwrap();
+        SequenceSource::open(&format!("seqrepo+file://{}", instance.display()), None).unwrap()
+    }
+
+    /// Pseudo-random residues without long repeats.
+    fn residues(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                b"ACGT"[(x >> 33) as usize % 4]
+            })
+            .collect()
+    }
+
+    struct Genome {
+        _dir: tempfile::TempDir,
+        source: SequenceSource,
+        liftover: Liftover,
+        chr1_38: Vec<u8>,
+    }
+
+    /// GRCh38 and GRCh37 of a small synthetic genome, and chains between them:
+    /// * chr1: GRCh37 has 10 extra bases at 100, and `TAAAG` at [58,63) where GRCh38 has `TCAGG`;
+    ///   GRCh37's chr1 is known by the bare alias `1` only;
+    /// * chr2: GRCh38 only (the chain maps it, the source has no GRCh37 chr2);
+    /// * chr3: [0,50) maps to two places of GRCh37 chr3;
+    /// * chr4: GRCh37 -> GRCh38 is not the inverse of GRCh38 -> GRCh37 (off by 5);
+    /// * chr5: maps to the negative strand.
+    fn genome() -> Genome {
+        let mut chr1_38 = residues(200, 1);
+        chr1_38[58..63].copy_from_slice(b"TCAGG");
+        let mut chr1_37 = [&chr1_38[..100], b"GATTACAGAT", &chr1_38[100..]].concat();
+        chr1_37[59..62].copy_from_slice(b"AAA");
+        let (chr2, chr3, chr4_38, chr4_37, chr5) = (
+            residues(50, 2),
+            residues(60, 3),
+            residues(110, 4),
+            residues(100, 5),
+            residues(40, 6),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let source = seqrepo(
+            dir.path(),
+            &[
+                ("GRCh38", "chr1", &chr1_38),
+                ("GRCh37", "1", &chr1_37),
+                ("GRCh38", "chr2", &chr2),
+                ("GRCh38", "chr3", &chr3),
+                ("GRCh37", "chr3", &residues(120, 7)),
+                ("GRCh38", "chr4", &chr4_38),
+                ("GRCh37", "chr4", &chr4_37),
+                ("GRCh38", "chr5", &chr5),
+                ("GRCh37", "chr5", &residues(40, 8)),
+            ],
+        );
+        let to_37 = "\
+chain 10 chr1 200 + 0 200 chr1 210 + 0 210 1
+100\t0\t10
+100
+
+chain 10 chr2 50 + 0 50 chr2 50 + 0 50 2
+50
+
+chain 10 chr3 60 + 0 50 chr3 120 + 0 50 3
+50
+
+chain 9 chr3 60 + 0 50 chr3 120 + 60 110 4
+50
+
+chain 10 chr4 110 + 0 100 chr4 100 + 0 100 5
+100
+
+chain 10 chr5 40 + 0 40 chr5 40 - 0 40 6
+40
+
+";
+        let to_38 = "\
+chain 10 chr1 210 + 0 210 chr1 200 + 0 200 1
+100\t10\t0
+100
+
+chain 10 chr4 100 + 0 100 chr4 110 + 5 105 2
+100
+
+";
+        let liftover = Liftover::new(chain(to_37), chain(to_38));
+        Genome {
+            _dir: dir,
+            source,
+            liftover,
+            chr1_38,
+        }
+    }
+
+    fn allele(
+        source: &SequenceSource,
+        asm: &str,
+        chrom: &str,
+        start: u64,
+        end: u64,
+        state: State,
+    ) -> Allele {
+        let contig = source.resolve(asm, chrom).unwrap().unwrap();
+        identify(
+            &mut Vec::new(),
+            &contig.accession,
+            NormalizedAllele { start, end, state },
+            &mut None,
+        )
+    }
+
+    fn literal(s: &str) -> State {
+        State::Literal {
+            sequence: s.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn alleles_lift_both_ways_and_back() {
+        let g = genome();
+        let chr1_37 = g.source.resolve("GRCh37", "1").unwrap().unwrap();
+        let other = |b: &u8| match b {
+            b'A' => 'C',
+            _ => 'A',
+        };
+        let alt: String = g.chr1_38[150..151].iter().map(other).collect();
+        let snv = allele(&g.source, "GRCh38", "chr1", 150, 151, literal(&alt));
+        let lifted = g.liftover.lift(&g.source, &snv).unwrap().unwrap();
+        assert_eq!(
+            (&*lifted.accession, lifted.start, lifted.end),
+            (&*chr1_37.accession, 160, 161)
+        );
+        assert_eq!(lifted.state, snv.state);
+        assert_eq!(
+            lifted,
+            g.liftover.lift_once(&g.source, &snv).unwrap().unwrap()
+        );
+        // And from GRCh37 back to GRCh38.
+        let down = g.liftover.lift(&g.source, &lifted).unwrap().unwrap();
+        assert_eq!(down, snv);
+        // Before the inserted bases, coordinates are kept.
+        let alt: String = g.chr1_38[20..22].iter().map(other).collect();
+        let early = allele(&g.source, "GRCh38", "chr1", 20, 22, literal(&alt));
+        let lifted = g.liftover.lift(&g.source, &early).unwrap().unwrap();
+        assert_eq!((lifted.start, lifted.end), (20, 22));
+        // A ReferenceLengthExpression is lifted as it is, not normalized again.
+        let rle = allele(
+            &g.source,
+            "GRCh38",
+            "chr1",
+            170,
+            172,
+            State::reference_length(4, 2, &g.chr1_38[170..172].repeat(2)),
+        );
+        let lifted = g.liftover.lift(&g.source, &rle).unwrap().unwrap();
+        assert_eq!(
+            (lifted.start, lifted.end, &lifted.state),
+            (180, 182, &rle.state)
+        );
+    }
+
+    #[test]
+    fn lifted_alleles_are_normalized_on_the_target_reference() {
+        let g = genome();
+        // Deleting the A of GRCh38's CAG is, on GRCh37's AAA, a deletion in a homopolymer.
+        let deletion = allele(&g.source, "GRCh38", "chr1", 60, 61, literal(""));
+        let once = g.liftover.lift_once(&g.source, &deletion).unwrap().unwrap();
+        assert_eq!((once.start, once.end, &once.state), (60, 61, &literal("")));
+        let lifted = g.liftover.lift(&g.source, &deletion).unwrap().unwrap();
+        assert_eq!(
+            (lifted.start, lifted.end, &lifted.state),
+            (59, 62, &State::reference_length(2, 1, b"AA"))
+        );
+        assert_ne!(lifted.digest, once.digest);
+    }
+
+    #[test]
+    fn each_failure_is_anyvars() {
+        let g = genome();
+        let lift = |a: &Allele| g.liftover.lift(&g.source, a).unwrap().unwrap_err();
+        // Block boundaries: 100 ends one block and starts the next, 0 starts the chain.
+        for (s, e) in [(100, 101), (99, 100), (0, 1)] {
+            let a = allele(&g.source, "GRCh38", "chr1", s, e, literal("T"));
+            assert_eq!(
+                lift(&a),
+                LiftoverError::CoordinateConversionFailure,
+                "{s}-{e}"
+            );
+        }
+        let a = allele(&g.source, "GRCh38", "chr2", 10, 11, literal("T"));
+        assert_eq!(lift(&a), LiftoverError::AccessionConversion);
+        let a = allele(&g.source, "GRCh38", "chr3", 10, 11, literal("T"));
+        assert_eq!(lift(&a), LiftoverError::AmbiguousCoordinateConversion);
+        let a = allele(&g.source, "GRCh38", "chr3", 55, 56, literal("T"));
+        assert_eq!(lift(&a), LiftoverError::CoordinateConversionFailure);
+        let a = allele(&g.source, "GRCh38", "chr5", 10, 11, literal("T"));
+        assert_eq!(lift(&a), LiftoverError::CoordinateConversionFailure);
+        let a = allele(&g.source, "GRCh38", "chr4", 10, 11, literal("T"));
+        let lifted = g.liftover.lift_once(&g.source, &a).unwrap().unwrap();
+        let back = g.liftover.lift_once(&g.source, &lifted).unwrap().unwrap();
+        assert_eq!(back.start, 15);
+        assert_eq!(
+            lift(&a),
+            LiftoverError::RoundtripMismatch {
+                roundtripped: back.id(),
+                initial: a.id()
+            }
+        );
+        let mut unknown = a.clone();
+        unknown.accession = "SQ.0123456789abcdefghijklmnopqrstuv".into();
+        assert_eq!(lift(&unknown), LiftoverError::UnsupportedReferenceAssembly);
     }
 }
