@@ -1,0 +1,1 @@
+"""Mappings between variations (AnyVar's ``anyvar.mapping``): GRCh37 <-> GRCh38 liftover."""
