@@ -30,7 +30,7 @@ use omics::coordinate::Strand as ChainStrand;
 
 use crate::allele::{identify, Allele, NormalizedAllele, State};
 use crate::error::{Error, Result};
-use crate::normalize::normalize;
+use crate::normalize::{normalize, Reference};
 use crate::sequence::{Contig, SequenceSource};
 
 /// The two assemblies AnyVar lifts between.
@@ -455,7 +455,7 @@ impl Liftover {
         let mut reader = source.reader();
         let mut view = reader.view(&contig);
         let mut slice = Vec::with_capacity((lifted.end - lifted.start) as usize);
-        crate::normalize::Reference::extend(&mut view, lifted.start, lifted.end, &mut slice)?;
+        view.extend(lifted.start, lifted.end, &mut slice)?;
         let alt = sequence.to_ascii_uppercase();
         let normalized = normalize(&mut view, lifted.start, lifted.end, &slice, &alt)?;
         let mut buf = Vec::new();
