@@ -1,1 +1,1 @@
-"""Mapping variations between assemblies (liftover)."""
+"""Mappings between variations (AnyVar's ``anyvar.mapping``): GRCh37 <-> GRCh38 liftover."""

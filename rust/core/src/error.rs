@@ -50,6 +50,10 @@ pub enum Error {
     /// The allele sink refused a batch; the run stops so that no allele is silently lost.
     #[error("allele sink failed: {0}")]
     Sink(String),
+
+    /// A liftover chain file is missing or cannot be read.
+    #[error("{message}")]
+    ChainFile { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,6 +5,7 @@ pub mod allele;
 pub mod copy_number;
 pub mod digest;
 pub mod error;
+pub mod liftover;
 pub mod normalize;
 pub mod sequence;
 pub mod storage;

@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod copy_number;
+mod liftover;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,7 @@ fn to_py(e: Error) -> PyErr {
         Error::Storage(_) => StorageError::new_err(e.to_string()),
         Error::MissingVrsAnnotations => RequiredAnnotationsError::new_err((e.to_string(), 0)),
         Error::Cancelled | Error::Sink(_) => AnyVarError::new_err(e.to_string()),
+        Error::ChainFile { .. } => liftover::ChainFileError::new_err(e.to_string()),
     }
 }
 
@@ -807,6 +809,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_class::<Storage>()?;
     m.add_class::<PendingRegistration>()?;
+    m.add_class::<liftover::ChainFile>()?;
+    m.add_class::<liftover::Liftover>()?;
     m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
     m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
