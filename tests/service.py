@@ -376,17 +376,17 @@ def build_seqrepo_with_refseq(fasta: Path, root: Path, refseq: dict[str, str]) -
     return instance
 
 
-def vrs_python_translator(seqrepo_instance: Path):
-    """vrs-python's AlleleTranslator over a local SeqRepo. Its HGVS tools normally connect
-    to UTA at first use; genomic (g.) HGVS needs only the parser and the data proxy, so
-    those are given without the UTA connection."""
+def vrs_python_translator(seqrepo_instance: Path, kind: str = "allele"):
+    """vrs-python's AlleleTranslator (``kind="cnv"``: CnvTranslator) over a local SeqRepo. Its
+    HGVS tools normally connect to UTA at first use; genomic (g.) HGVS needs only the parser
+    and the data proxy, so those are given without the UTA connection."""
     import hgvs.parser
     from ga4gh.vrs.dataproxy import create_dataproxy
-    from ga4gh.vrs.extras.translator import AlleleTranslator
+    from ga4gh.vrs.extras.translator import AlleleTranslator, CnvTranslator
     from ga4gh.vrs.utils.hgvs_tools import HgvsTools
 
     proxy = create_dataproxy(f"seqrepo+file://{seqrepo_instance}")
-    translator = AlleleTranslator(proxy)
+    translator = (CnvTranslator if kind == "cnv" else AlleleTranslator)(proxy)
     tools = HgvsTools.__new__(HgvsTools)
     tools.parser = hgvs.parser.Parser()
     tools.data_proxy = proxy

@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
-from service import build_seqrepo_with_refseq
+from service import build_seqrepo_with_refseq, vrs_python_translator
 
 from anyvar import _core
 from anyvar.exceptions import TranslationError
@@ -45,21 +45,8 @@ def accessions(source: _core.SequenceSource) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def oracle(seqrepo: Path):
-    """vrs-python's CnvTranslator over the same SeqRepo. Its HGVS tools would connect to UTA
-    at first use; these definitions need only the parser and the data proxy."""
-    import hgvs.parser
-    from ga4gh.vrs.dataproxy import create_dataproxy
-    from ga4gh.vrs.extras.translator import CnvTranslator
-    from ga4gh.vrs.utils.hgvs_tools import HgvsTools
-
-    proxy = create_dataproxy(f"seqrepo+file://{seqrepo}")
-    translator = CnvTranslator(proxy)
-    tools = HgvsTools.__new__(HgvsTools)
-    tools.parser = hgvs.parser.Parser()
-    tools.data_proxy = proxy
-    tools.uta_conn = None
-    translator._lazy_hgvs_tools = tools  # what ga4gh.vrs's lazy_property caches
-    return translator
+    """vrs-python's CnvTranslator over the same SeqRepo."""
+    return vrs_python_translator(seqrepo, "cnv")
 
 
 def vrs_python_object(obj: dict) -> tuple[str, str]:

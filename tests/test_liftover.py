@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import subprocess
 import sys
@@ -656,10 +657,12 @@ def test_default_chain_dir_is_where_agct_keeps_its_chain_files(tmp_path, monkeyp
     and downloads nothing when it is there; the default chain directory is that directory."""
     from wags_tails.utils.storage import get_data_dir
 
+    from anyvar.config import Settings
+
     monkeypatch.setenv("WAGS_TAILS_DIR", str(tmp_path / "wags"))
     monkeypatch.delenv(lo.CHAIN_DIR_SETTING, raising=False)
     assert lo.default_chain_dir() == get_data_dir() / "ucsc-chainfile"
-    assert lo.configured_chain_dir() == lo.default_chain_dir()
+    assert Settings().liftover_chain_dir == lo.default_chain_dir()
     store = lo.default_chain_dir()
     store.mkdir(parents=True)
     (store / "chainfile_hg38_to_hg19_.chain").write_bytes(
@@ -672,6 +675,86 @@ def test_default_chain_dir_is_where_agct_keeps_its_chain_files(tmp_path, monkeyp
     assert agct_results(converter, "chr1", 300, 300) == _core.ChainFile(
         store / "chainfile_hg38_to_hg19_.chain"
     ).convert_coordinate("chr1", 300, 300)
-    assert lo.get_liftover().chain_dir == store
+    assert lo.get_liftover(Settings().liftover_chain_dir).chain_dir == store
     monkeypatch.setenv(lo.CHAIN_DIR_SETTING, str(genome.chain_dir))
-    assert lo.configured_chain_dir() == genome.chain_dir
+    assert Settings().liftover_chain_dir == genome.chain_dir
+
+
+def test_registration_lifts_over_and_maps_both_ways(genome: Genome, oracle, tmp_path):
+    """``PUT /variation``, ``PUT /variations`` and ``PUT /vrs_variation`` register the allele
+    AnyVar's code registers on the other assembly, with a ``liftover`` mapping each way (read
+    in both releases' names), and report a failure in ``messages`` with AnyVar's text."""
+    from service import start_server
+
+    server = start_server(
+        tmp_path,
+        {
+            "SEQREPO_DATAPROXY_URI": f"seqrepo+file://{genome.seqrepo}",
+            "ANYVAR_STORAGE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "ANYVAR_LIFTOVER_CHAIN_DIR": str(genome.chain_dir),
+        },
+    )
+    try:
+        lifted = failed = 0
+        for allele in random_alleles(genome, oracle, random.Random(9), 60):
+            try:
+                expected, message = oracle.add_liftover_mapping(allele)[0], None
+            except lo.LiftoverError as e:
+                expected, message = None, str(e)
+            r = server.client.put("/vrs_variation", json=allele.model_dump(exclude_none=True))
+            assert r.status_code == 200, r.text
+            vid = r.json()["object_id"]
+            forward = server.client.get(f"/object/{vid}/mappings/liftover").json()["mappings"]
+            if message is not None:
+                assert r.json()["messages"] == [message]
+                assert forward == []
+                failed += 1
+                continue
+            assert r.json()["messages"] == []
+            other = json.loads(expected)
+            assert forward == [
+                {"source_id": vid, "dest_id": other["id"], "mapping_type": "liftover"}
+            ]
+            assert server.client.get(f"/object/{other['id']}").json()["data"] == other
+            back = server.client.get(f"/object/{other['id']}/mappings", params={"as_source": True})
+            assert back.json()["mappings"] == [
+                {"source_id": other["id"], "dest_id": vid, "mapping_type": "liftover_to"}
+            ]
+            lifted += 1
+        assert lifted and failed, (lifted, failed)
+
+        # A definition: the same path as the VRS object.
+        seq = genome.seq38["chr1"]
+        start = genome.blocks["chr1"][0][0] + 50
+        alt = "A" if seq[start] != "A" else "C"
+        r = server.client.put(
+            "/variations", json=[{"definition": f"chr1-{start + 1}-{seq[start]}-{alt}"}]
+        )
+        answer = r.json()[0]
+        mapped = server.client.get(f"/object/{answer['object_id']}/mappings/liftover").json()
+        assert answer["messages"] == [] and len(mapped["mappings"]) == 1, (answer, mapped)
+    finally:
+        server.stop()
+
+
+def test_registration_without_chain_files_says_so(tmp_path, genome: Genome):
+    from service import start_server
+
+    server = start_server(
+        tmp_path,
+        {
+            "SEQREPO_DATAPROXY_URI": f"seqrepo+file://{genome.seqrepo}",
+            "ANYVAR_STORAGE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "ANYVAR_LIFTOVER_CHAIN_DIR": str(tmp_path / "no-chains"),
+        },
+    )
+    try:
+        seq = genome.seq38["chr1"]
+        alt = "A" if seq[100] != "A" else "C"
+        r = server.client.put("/variation", json={"definition": f"chr1-101-{seq[100]}-{alt}"})
+        assert r.status_code == 200 and r.json()["object_id"], r.text
+        (message,) = r.json()["messages"]
+        assert message.startswith("Unable to complete liftover: ")
+        assert "ANYVAR_LIFTOVER_CHAIN_DIR" in message and "no-chains" in message
+    finally:
+        server.stop()

@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output", "-o", required=True, help="output VCF; .gz = bgzip; - for stdout")
     a.add_argument(
         "--dataproxy-uri",
-        help="seqrepo+file:///instance or fasta+file:///ref.fa?assembly=GRCh38 "
-        "(default: $SEQREPO_DATAPROXY_URI)",
+        help="seqrepo+file:///instance, seqrepo+http://host:port/seqrepo or "
+        "fasta+file:///ref.fa?assembly=GRCh38 (default: $SEQREPO_DATAPROXY_URI)",
     )
     a.add_argument("--assembly", default="GRCh38", help="alias namespace of CHROM (GRCh38)")
     a.add_argument("--vrs-attributes", action="store_true", help="also write VRS_Starts, ...")

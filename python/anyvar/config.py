@@ -19,13 +19,20 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _default_chain_dir() -> Path:
+    from anyvar.mapping.liftover import default_chain_dir
+
+    return default_chain_dir()
+
+
 class Settings(BaseSettings):
     """Read from the environment and a ``.env`` file in the working directory."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     seqrepo_dataproxy_uri: str | None = Field(default=None, alias="SEQREPO_DATAPROXY_URI")
-    """Reference sequences: ``seqrepo+file:///path/to/instance``, ``seqrepo+:relative/path`` or
+    """Reference sequences: ``seqrepo+file:///path/to/instance``, ``seqrepo+:relative/path``,
+    ``seqrepo+http://host:port/seqrepo`` (a SeqRepo REST service) or
     ``fasta+file:///path/ref.fa?assembly=GRCh38``."""
 
     threads: int = Field(default=0, ge=0, alias="ANYVAR_THREADS")
@@ -53,6 +60,12 @@ class Settings(BaseSettings):
     )
     """Registry database: ``sqlite:///path`` (embedded, the default), ``postgresql://…``, or
     the empty string for no storage (annotation only)."""
+
+    liftover_chain_dir: Path = Field(
+        default_factory=lambda: _default_chain_dir(), alias="ANYVAR_LIFTOVER_CHAIN_DIR"
+    )
+    """UCSC chain files (hg38ToHg19, hg19ToHg38) for liftover on registration; by default
+    where agct keeps them. Nothing is downloaded."""
 
     auth_token_list: str = Field(default="", alias="ANYVAR_AUTH_TOKEN_LIST")
     """Comma-separated bearer tokens; when set, every route but the docs requires one."""

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from anyvar import _core
 from anyvar.annotation import AnnotationSummary, annotate_vcf
 from anyvar.config import Settings
-from anyvar.core.metadata import AnnotationType
+from anyvar.core.metadata import AnnotationType, VariationMappingType
 from anyvar.exceptions import TranslationError
+from anyvar.mapping.liftover import ChainFileError, LiftoverError, get_liftover
 from anyvar.restapi.schema import VariationRequest
 from anyvar.sequence import open_sequence_source
 from anyvar.translate.base import anyvar_message
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CREATION_TIMESTAMP = AnnotationType.CREATION_TIMESTAMP.value
+LIFTOVER = VariationMappingType.LIFTOVER.value
 
 
 @dataclass
 class Registry:
     source: _core.SequenceSource
     storage: _core.Storage | None
+    chain_dir: Path | None = None
+    """Liftover chain files (``ANYVAR_LIFTOVER_CHAIN_DIR``); None: no liftover."""
     finishing: set[threading.Thread] = field(default_factory=set, repr=False)
     """Registrations still being stored after their response was sent (``allow_async_write``)."""
 
@@ -42,13 +46,14 @@ class Registry:
         settings.apply_limits()
         source = open_sequence_source(settings.seqrepo_dataproxy_uri)
         storage = _core.Storage(settings.storage_uri) if settings.storage_uri else None
-        return cls(source, storage)
+        return cls(source, storage, settings.liftover_chain_dir)
 
     @classmethod
     def of(cls, av: AnyVar, settings: Settings) -> Registry:
         """The registry over an ``AnyVar``'s storage and sequence source (the REST app's)."""
         settings.apply_limits()
-        return cls(av.translator.source, getattr(av.object_store, "core", None))
+        storage = getattr(av.object_store, "core", None)
+        return cls(av.translator.source, storage, settings.liftover_chain_dir)
 
     def annotate(
         self,
@@ -160,6 +165,33 @@ class Registry:
             conflicts=str(conflicts) if conflicts else None,
         )
 
+    def lift_over(self, variations: list[_core.Allele | _core.CopyNumber]) -> dict[str, str]:
+        """AnyVar's liftover on registration: each allele lifted to the other assembly and
+        registered there with a ``liftover`` mapping each way. Returns, by variation id,
+        AnyVar's text for each that could not be lifted (copy numbers are not lifted)."""
+        alleles = [v for v in variations if isinstance(v, _core.Allele)]
+        if self.chain_dir is None or self.storage is None or not alleles:
+            return {}
+        try:
+            liftover = get_liftover(self.chain_dir)
+        except ChainFileError as e:
+            log.error("no liftover: %s", e)
+            return {a.id: f"{LiftoverError.base_error_message}: {e}" for a in alleles}
+        failed: dict[str, str] = {}
+        lifted: list[_core.Allele] = []
+        for allele in alleles:
+            try:
+                lifted.append(liftover.lift(self.source, allele))
+            except LiftoverError as e:
+                failed[allele.id] = str(e)
+        if lifted:
+            self.storage.put(lifted)
+            pairs = zip((a for a in alleles if a.id not in failed), lifted, strict=True)
+            self.storage.add_mappings(
+                [m for a, b in pairs for m in ((a.id, b.id, LIFTOVER), (b.id, a.id, LIFTOVER))]
+            )
+        return failed
+
     def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
         """Stores alleles in their tables and other variations as VRS objects, then stamps
         each with AnyVar's ``creation_timestamp`` annotation unless it has one."""
@@ -203,7 +235,7 @@ def translate(registry: Registry, request: VariationRequest) -> _core.Allele | _
         )
     try:
         return registry.source.translate(request.definition, assembly)
-    except TranslationError:
+    except TranslationError as as_allele:
         if request.input_type is not None:
             raise
         try:
@@ -215,9 +247,7 @@ def translate(registry: Registry, request: VariationRequest) -> _core.Allele | _
                 copy_change=request.copy_change,
             )
         except TranslationError:
-            raise TranslationError(
-                f"{request.definition} is neither an allele nor a copy number"
-            ) from None
+            raise as_allele from None  # why it is no allele says more (a reference mismatch…)
 
 
 def register_variations(
@@ -244,4 +274,8 @@ def register_variations(
         answer["object"] = json.loads(variation.json())
         answer["object_id"] = variation.id
     registry.register(variations)
+    failed = registry.lift_over(variations)
+    for answer in answers:
+        if answer.get("object_id") in failed:
+            answer["messages"].append(failed[answer["object_id"]])
     return answers

@@ -21,6 +21,7 @@ def open_sequence_source(uri: str | None = None) -> _core.SequenceSource:
     if not uri:
         raise SequenceSourceError(
             "no sequence source: pass dataproxy_uri or set SEQREPO_DATAPROXY_URI "
-            "(seqrepo+file:///path/to/instance or fasta+file:///path/ref.fa?assembly=GRCh38)"
+            "(seqrepo+file:///path/to/instance, seqrepo+http://host:port/seqrepo or "
+            "fasta+file:///path/ref.fa?assembly=GRCh38)"
         )
     return _open(uri, str(settings.cache_dir))

@@ -64,6 +64,7 @@ def is_expected_molecule_type(
         return reference.moleculeType == expected
     for alias in source.aliases(reference.refgetAccession.removeprefix("ga4gh:")):
         namespace, _, name = alias.partition(":")
-        if namespace == "refseq" and name[:3] in REFSEQ_MOLECULE:
+        # SeqRepo keeps RefSeq names in the NCBI namespace; its REST service says refseq
+        if namespace in ("refseq", "NCBI") and name[:3] in REFSEQ_MOLECULE:
             return REFSEQ_MOLECULE[name[:3]] == expected
     return False

@@ -121,12 +121,6 @@ def default_chain_dir() -> Path:
     return base / "ucsc-chainfile"
 
 
-def configured_chain_dir() -> Path:
-    """``ANYVAR_LIFTOVER_CHAIN_DIR`` if set, else agct's data directory."""
-    value = os.environ.get(CHAIN_DIR_SETTING)
-    return Path(value) if value else default_chain_dir()
-
-
 @lru_cache(maxsize=4)
 def _open(chain_dir: str) -> _core.Liftover:
     try:
@@ -139,21 +133,18 @@ def _open(chain_dir: str) -> _core.Liftover:
         raise ChainFileError(msg) from None
 
 
-def get_liftover(chain_dir: str | os.PathLike[str] | None = None) -> _core.Liftover:
-    """The chain files of ``chain_dir`` (default: :func:`configured_chain_dir`), read once per
+def get_liftover(chain_dir: str | os.PathLike[str]) -> _core.Liftover:
+    """The chain files of ``chain_dir`` (``Settings.liftover_chain_dir``), read once per
     process and directory.
 
     :raise ChainFileError: if a chain file is missing or unreadable; the message names the
         files looked for and the setting
     """
-    path = Path(chain_dir) if chain_dir is not None else configured_chain_dir()
-    return _open(str(path.expanduser().absolute()))
+    return _open(str(Path(chain_dir).expanduser().absolute()))
 
 
 def lift_over(
-    source: _core.SequenceSource,
-    allele: _core.Allele,
-    chain_dir: str | os.PathLike[str] | None = None,
+    source: _core.SequenceSource, allele: _core.Allele, chain_dir: str | os.PathLike[str]
 ) -> _core.Allele:
     """The allele lifted to the other assembly (GRCh38 -> GRCh37 or GRCh37 -> GRCh38) and
     normalized there: the allele AnyVar registers beside ``allele``, with the two liftover

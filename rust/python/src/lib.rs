@@ -54,7 +54,7 @@ fn to_py(e: Error) -> PyErr {
     }
 }
 
-/// A reference sequence source opened from a URI (`seqrepo+file://…`, `fasta+file://…`).
+/// A reference sequence source opened from a URI (`seqrepo+file://…`, `seqrepo+http://…`, `fasta+file://…`).
 #[pyclass(frozen, module = "anyvar._core")]
 struct SequenceSource {
     inner: Arc<CoreSource>,

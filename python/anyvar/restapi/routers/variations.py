@@ -97,9 +97,10 @@ async def register_vrs_variation(
     except (TranslationError, ValueError) as e:
         raise HTTPException(status_code=422, detail=str(e)) from None
     await run_in_threadpool(registry.register, [parsed])
+    failed = await run_in_threadpool(registry.lift_over, [parsed])
     return {
         "input_variation": variation,
-        "messages": [],
+        "messages": [failed[parsed.id]] if parsed.id in failed else [],
         "object": json.loads(parsed.json()),
         "object_id": parsed.id,
     }
