@@ -1,91 +1,162 @@
-"""Our stand-in for AnyVar 1.0.0's ``tests/conftest.py``: the same fixtures, served from our
-app (its lifespan running, as a deployment runs it) over the database, sequences and Redis that
-tests/test_anyvar_suite.py configures in the environment."""
+"""Shared fixtures: the spec's test vectors, generated references and VCFs, and SeqRepo
+instances built with biocommons.seqrepo's own CLI (as vrs-python users build them)."""
 
-import json
-import os
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from ga4gh.vrs import models
-from pydantic import BaseModel
 
-from anyvar.anyvar import create_storage, create_translator
-from anyvar.core import objects
-from anyvar.restapi.main import app as anyvar_restapi
+from anyvar.synthetic import generate
 
+REPO = Path(__file__).resolve().parents[1]
+VECTORS = REPO / "tests" / "data" / "vectors"
+"""The spec's test vectors, copied from shared/spec/vectors so a bare clone carries them."""
+SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
+OLD_VRS_PYTHON = REPO / ".venv-vrs-python-2.2" / "bin" / "python"
+"""vrs-python 2.2.0's virtualenv (scripts/setup.sh), for tests/vrs_python_oracle.py."""
 
-def pytest_runtest_setup(item):
-    """As AnyVar's: tests marked for another database are skipped."""
-    supported = {"postgresql", "snowflake"}.intersection(m.name for m in item.iter_markers())
-    current = os.environ["ANYVAR_TEST_STORAGE_URI"].split("+")[0].split(":")[0]
-    if supported and current not in supported:
-        pytest.skip(f"Skipping test for {supported} when current test db is {current}")
-
-
-@pytest.fixture(scope="session")
-def test_data_dir() -> Path:
-    return Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="session")
-def alleles(test_data_dir: Path):
-    class _AlleleFixture(BaseModel):
-        variation: models.Allele
-        comment: str | None = None
-        register_params: dict[str, str | int] | None = None
-
-    data = json.loads((test_data_dir / "variations.json").read_text())
-    for allele in data["alleles"].values():
-        assert _AlleleFixture(**allele)
-    return data["alleles"]
+VRS_KEYS = (
+    "VRS_Allele_IDs",
+    "VRS_Error",
+    "VRS_Starts",
+    "VRS_Ends",
+    "VRS_States",
+    "VRS_Lengths",
+    "VRS_RepeatSubunitLengths",
+)
+"""The INFO keys the annotator writes."""
+ALLELE_KEYS = tuple(k for k in VRS_KEYS if k != "VRS_Error")
 
 
-@pytest.fixture(scope="session")
-def copy_number_variations(test_data_dir: Path):
-    return json.loads((test_data_dir / "variations.json").read_text())["copy_numbers"]
+def info_entries(info: str) -> list[str]:
+    """The entries of an INFO column (none for `.`)."""
+    return [] if info == "." else info.split(";")
+
+
+def vrs_info(info: str) -> dict[str, str | None]:
+    """The VRS INFO entries of an INFO column, in file order (None for a bare key)."""
+    out: dict[str, str | None] = {}
+    for entry in info_entries(info):
+        key, eq, value = entry.partition("=")
+        if key in VRS_KEYS:
+            out[key] = value if eq else None
+    return out
 
 
 @pytest.fixture(scope="session")
-def storage_uri() -> str:
-    return os.environ["ANYVAR_TEST_STORAGE_URI"]
-
-
-@pytest.fixture(scope="module")
-def storage(storage_uri: str):
-    storage = create_storage(uri=storage_uri)
-    storage.wipe_db()
-    return storage
+def vectors() -> Path:
+    if not VECTORS.exists():
+        pytest.fail(f"the test vectors are missing at {VECTORS}")
+    return VECTORS
 
 
 @pytest.fixture(scope="session")
-def translator():
-    return create_translator()
+def vector_seqrepo_uri(vectors: Path) -> str:
+    return f"seqrepo+file://{vectors / 'seqrepo' / '2024-01-01'}"
 
 
-@pytest.fixture(scope="module")
-def restapi_client(storage):
-    with TestClient(app=anyvar_restapi) as client:
-        yield client
+def build_seqrepo(fasta: Path, root: Path, instance: str = "test") -> Path:
+    """A SeqRepo instance loaded from ``fasta`` with its names (``chr1``) and their numeric
+    forms (``1``) as GRCh38 aliases, built by the ``seqrepo`` CLI. Returns the instance dir."""
+    if shutil.which("bgzip") is None:
+        pytest.fail("bgzip is not on PATH (Debian package tabix); .ci/run installs it")
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run([SEQREPO_CLI, "-r", root, "init", "-i", instance], check=True)
+    numeric = root / "numeric.fa"
+    with fasta.open() as src, numeric.open("w") as dst:
+        for line in src:
+            if line.startswith(">chr"):
+                line = ">" + line[4:]
+            dst.write(line)
+    for f in (fasta, numeric):
+        subprocess.run(
+            [SEQREPO_CLI, "-r", root, "load", "-i", instance, "-n", "GRCh38", f],
+            check=True,
+            capture_output=True,
+        )
+    return root / instance
 
 
-@pytest.fixture(scope="module")
-def anyvar_instance(restapi_client):
-    return restapi_client.app.state.anyvar
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small generated reference (``ref.fa`` + ``.fai``) and a 3,000-record VCF over it."""
+    return generate(tmp_path_factory.mktemp("synthetic"), records=3000, seed=7)
 
 
-variation_class_map = {
-    "Allele": models.Allele,
-    "CopyNumberCount": models.CopyNumberCount,
-    "CopyNumberChange": models.CopyNumberChange,
-}
+@pytest.fixture(scope="session")
+def synthetic_fasta_uri(synthetic: tuple[Path, Path]) -> str:
+    return f"fasta+file://{synthetic[0]}?assembly=GRCh38"
 
 
-def build_vrs_variant_from_dict(variant_dict: dict) -> objects.VrsVariation:
-    return variation_class_map[variant_dict.get("type", "")](**variant_dict)
+# --- helpers for the I/O, API, CLI and source tests -----------------------------------------
+
+ANYVAR_CLI = Path(sys.executable).with_name("anyvar")
 
 
-@pytest.fixture
-def build_vrs_variant_from_dict_function():
-    return build_vrs_variant_from_dict
+def read_text(path: Path) -> str:
+    """A VCF's text, gunzipped when it is gzip/BGZF-compressed (detected by content)."""
+    import gzip
+
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data.decode()
+
+
+def data_lines(path: Path) -> list[list[str]]:
+    """The tab-split data lines of a VCF (line endings stripped)."""
+    return [
+        line.split("\t")
+        for line in read_text(path).splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+def info_of(fields: list[str]) -> dict[str, str]:
+    """INFO of a split data line as a dict (flags map to "")."""
+    if fields[7] == ".":
+        return {}
+    return dict((kv.split("=", 1) + [""])[:2] for kv in fields[7].split(";"))
+
+
+def vrs_ids(fields: list[str]) -> list[str | None] | None:
+    """The VRS_Allele_IDs entries of a split data line (None for `.`), None if absent."""
+    info = info_of(fields)
+    if "VRS_Allele_IDs" not in info:
+        return None
+    return [None if v == "." else v for v in info["VRS_Allele_IDs"].split(",")]
+
+
+def run_cli(
+    *args: str | Path, stdin: bytes | None = None, env: dict | None = None, cwd: Path | None = None
+):
+    """Runs the installed ``anyvar`` script without SEQREPO_DATAPROXY_URI unless ``env`` sets
+    it; returns the CompletedProcess (bytes)."""
+    import os
+
+    full_env = {k: v for k, v in os.environ.items() if k != "SEQREPO_DATAPROXY_URI"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [ANYVAR_CLI, *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="session")
+def rdb():
+    """The tests' own Redis database (async_service.REDIS_URL), flushed first and last."""
+    from async_service import redis_client
+
+    client = redis_client()
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
