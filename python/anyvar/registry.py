@@ -220,27 +220,29 @@ def _call(f: Callable[[], Any]) -> Any:
 COPY_NUMBER_TYPES = ("CopyNumberCount", "CopyNumberChange")
 
 
-def translate(registry: Registry, request: VariationRequest) -> _core.Allele | _core.CopyNumber:
+def translate(
+    source: _core.SequenceSource, request: VariationRequest
+) -> _core.Allele | _core.CopyNumber:
     """The variation a request defines, as AnyVar's translator finds it: an Allele, a copy
     number (``input_type`` CopyNumberCount or CopyNumberChange), or with no ``input_type`` an
     Allele else a copy number. TranslationError says why there is none."""
     assembly = request.assembly_name or "GRCh38"
     if request.input_type in COPY_NUMBER_TYPES:
         return _core.translate_copy_number(
-            registry.source,
+            source,
             request.definition,
             request.input_type,
             copies=request.copies,
             copy_change=request.copy_change,
         )
     try:
-        return registry.source.translate(request.definition, assembly)
+        return source.translate(request.definition, assembly)
     except TranslationError as as_allele:
         if request.input_type is not None:
             raise
         try:
             return _core.translate_copy_number(
-                registry.source,
+                source,
                 request.definition,
                 "CopyNumberChange" if request.copies is None else "CopyNumberCount",
                 copies=request.copies,
@@ -248,6 +250,30 @@ def translate(registry: Registry, request: VariationRequest) -> _core.Allele | _
             )
         except TranslationError:
             raise as_allele from None  # why it is no allele says more (a reference mismatch…)
+
+
+def translate_all(
+    source: _core.SequenceSource, requests: list[VariationRequest]
+) -> list[_core.Allele | _core.CopyNumber | TranslationError]:
+    """``translate`` of each request, in order (the error where there is none): the alleles
+    of each assembly in one parallel call into the core, the rest one by one."""
+    found: list[Any] = [None] * len(requests)
+    alleles: dict[str, list[int]] = {}
+    for i, request in enumerate(requests):
+        if request.input_type in (None, "Allele"):
+            alleles.setdefault(request.assembly_name or "GRCh38", []).append(i)
+    for assembly, positions in alleles.items():
+        definitions = [requests[i].definition for i in positions]
+        for i, allele in zip(positions, source.translate_many(definitions, assembly), strict=True):
+            # no allele: a copy number, perhaps (translate tries both)
+            found[i] = allele if not isinstance(allele, str) else None
+    for i, request in enumerate(requests):
+        if found[i] is None:
+            try:
+                found[i] = translate(source, request)
+            except TranslationError as e:
+                found[i] = e
+    return found
 
 
 def register_variations(
@@ -258,17 +284,15 @@ def register_variations(
     those that fail (AnyVar leaves out ``object`` and ``object_id`` then)."""
     answers: list[dict[str, Any]] = []
     variations: list[_core.Allele | _core.CopyNumber] = []
-    for request in requests:
+    for request, variation in zip(requests, translate_all(registry.source, requests), strict=True):
         answer: dict[str, Any] = {
             "input_variation": request.model_dump(mode="json", exclude_none=True),
             "messages": [],
         }
         answers.append(answer)
-        try:
-            variation = translate(registry, request)
-        except TranslationError as e:
-            log.info("definition %r not translated: %s", request.definition, e)
-            answer["messages"].append(anyvar_message(request.definition, str(e)))
+        if isinstance(variation, TranslationError):
+            log.info("definition %r not translated: %s", request.definition, variation)
+            answer["messages"].append(anyvar_message(request.definition, str(variation)))
             continue
         variations.append(variation)
         answer["object"] = json.loads(variation.json())

@@ -7,7 +7,7 @@ import json
 from ga4gh.vrs import models
 
 from anyvar import _core
-from anyvar.core.objects import VrsVariation
+from anyvar.core.objects import VrsVariation, parse_object
 from anyvar.exceptions import TranslationError
 from anyvar.translate.base import Translator
 
@@ -17,18 +17,22 @@ class CoreTranslator(Translator):
         self.source = source
 
     def translate_variation(self, var: str, **kwargs) -> VrsVariation:
-        input_type = kwargs.get("input_type")
-        if input_type not in (None, "Allele"):
-            raise NotImplementedError(f"{input_type} is not supported")
-        return self.translate_allele(var, assembly_name=kwargs.get("assembly_name"))
+        """As ``PUT /variation`` translates: kwargs ``input_type``, ``copies``,
+        ``copy_change``, ``assembly_name``. Raises TranslationError with the core's reason
+        (see ``anyvar_message``)."""
+        from anyvar.registry import translate
+        from anyvar.restapi.schema import VariationRequest
+
+        fields = {k: v for k, v in kwargs.items() if k in VariationRequest.model_fields}
+        found = translate(self.source, VariationRequest(definition=var, **fields))
+        return parse_object(json.loads(found.json()))
 
     def translate_allele(self, var: str, assembly_name: str | None = None) -> models.Allele:
-        """Raises TranslationError with the core's reason (see ``anyvar_message``)."""
-        allele = self.source.translate(var, assembly_name or "GRCh38")
-        return models.Allele(**json.loads(allele.json()))
+        return self.translate_variation(var, input_type="Allele", assembly_name=assembly_name)
 
-    def translate_cnv(self, var: str) -> VrsVariation | None:
-        raise NotImplementedError("copy number translation")
+    def translate_cnv(self, var: str, **kwargs) -> VrsVariation:
+        kind = "CopyNumberCount" if kwargs.get("copies") is not None else "CopyNumberChange"
+        return self.translate_variation(var, **{"input_type": kind, **kwargs})
 
     def get_sequence_id(self, accession_id: str) -> str:
         name = accession_id.removeprefix("ga4gh:")

@@ -9,10 +9,42 @@ use crate::copy_number::{self, CopyChange, CopyNumber};
 use crate::error::Result;
 use crate::sequence::{Contig, SequenceSource};
 use crate::vcf::record::{parse_expression, Checked};
-use crate::vcf::Annotator;
+use crate::vcf::{Annotator, RecordOptions};
 
 /// What a definition turned into: an allele, or the reason there is none.
 pub type Translation = std::result::Result<Allele, String>;
+
+/// Definitions one worker translates with one sequence reader (its block cache is what makes
+/// nearby definitions cheap).
+const TRANSLATE_CHUNK: usize = 256;
+
+/// Translates many definitions on `assembly` (a `PUT /variations` batch) in parallel chunks,
+/// each with one annotator; the translations in input order. `Err` only when the sequence
+/// source fails.
+pub fn translate_many(
+    source: &SequenceSource,
+    definitions: &[String],
+    assembly: &str,
+) -> Result<Vec<Translation>> {
+    use rayon::prelude::*;
+    let options = RecordOptions {
+        assembly: assembly.to_string(),
+        for_ref: false,
+        vrs_attributes: false,
+        require_validation: true,
+    };
+    let chunks: Vec<Vec<Translation>> = definitions
+        .par_chunks(TRANSLATE_CHUNK)
+        .map(|chunk| {
+            let mut annotator = Annotator::new(source, &options);
+            chunk
+                .iter()
+                .map(|d| translate(&mut annotator, d))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    Ok(chunks.into_iter().flatten().collect())
+}
 
 /// Translates one definition. `Err` is reserved for failures of the sequence source.
 pub fn translate(annotator: &mut Annotator, definition: &str) -> Result<Translation> {
@@ -291,6 +323,36 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/data/vectors/seqrepo/2024-01-01");
         SequenceSource::open(&format!("seqrepo+file://{}", dir.display()), None).unwrap()
+    }
+
+    #[test]
+    fn many_at_once_are_each_in_order() {
+        let source = source();
+        let options = RecordOptions {
+            assembly: "GRCh38".into(),
+            for_ref: false,
+            vrs_attributes: false,
+            require_validation: true,
+        };
+        let forms = [
+            "chr1-11-A-G",
+            "chr1-40-TA-T",
+            "chr1-11-C-G",
+            "nonsense",
+            "chr2-5-A-C",
+        ];
+        // more than one chunk, so that chunks are put back in order
+        let definitions: Vec<String> = (0..3 * TRANSLATE_CHUNK + 7)
+            .map(|i| forms[i % forms.len()].to_string())
+            .collect();
+        let many = translate_many(&source, &definitions, "GRCh38").unwrap();
+        let mut a = Annotator::new(&source, &options);
+        let one: Vec<_> = (definitions.iter())
+            .map(|d| translate(&mut a, d).unwrap().map(|x| x.id()))
+            .collect();
+        let many: Vec<_> = many.into_iter().map(|t| t.map(|x| x.id())).collect();
+        assert_eq!(many, one);
+        assert!(many[0].is_ok() && many[2].is_err() && many[3].is_err());
     }
 
     #[test]

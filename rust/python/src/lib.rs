@@ -25,6 +25,7 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use pyo3::IntoPyObjectExt;
 use rayon::prelude::*;
 
 pyo3::import_exception!(anyvar.exceptions, AnyVarError);
@@ -90,6 +91,27 @@ impl SequenceSource {
             .detach(|| self.inner.resolve_name(&name))
             .map_err(to_py)?;
         Ok(found.map(|c| (c.accession.to_string(), c.length)))
+    }
+
+    /// Translates many definitions (a `PUT /variations` batch) in parallel, without the GIL:
+    /// for each, in order, its Allele or the reason it has none.
+    #[pyo3(signature = (definitions, assembly="GRCh38"))]
+    fn translate_many(
+        &self,
+        py: Python<'_>,
+        definitions: Vec<String>,
+        assembly: &str,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let translations = py
+            .detach(|| anyvar_core::translate::translate_many(&self.inner, &definitions, assembly))
+            .map_err(to_py)?;
+        translations
+            .into_iter()
+            .map(|t| match t {
+                Ok(inner) => Ok(Py::new(py, PyAllele { inner })?.into_any()),
+                Err(message) => message.into_py_any(py),
+            })
+            .collect()
     }
 
     /// Translates a gnomAD-style, SPDI or genomic HGVS definition into a normalized Allele.

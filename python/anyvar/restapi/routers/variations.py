@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
@@ -65,7 +65,7 @@ async def register_variations_route(
     requests: Annotated[list[VariationRequest], Body()],
     run_async: bool = False,
     run_id: str | None = None,
-) -> list[dict] | JSONResponse:
+) -> Response:
     """Register many definitions in one bulk write; the answers come in input order. With
     ``run_async`` they are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
     if run_async:
@@ -79,7 +79,14 @@ async def register_variations_route(
             task_kwargs={},
             location_prefix="/variations",
         )
-    return await run_in_threadpool(register_variations, registry, requests)
+
+    def answer() -> Response:
+        # Serialized on the worker thread too: a large batch's answer would otherwise be
+        # encoded on the event loop, and every other request would wait for it.
+        body = json.dumps(register_variations(registry, requests)).encode()
+        return Response(body, media_type="application/json")
+
+    return await run_in_threadpool(answer)
 
 
 @router.put("/vrs_variation", operation_id="register_vrs_variation")
@@ -111,7 +118,7 @@ async def find_variation(registry: RegistryDep, request: VariationRequest) -> di
     """Translate a definition and return the registered Allele, without registering it: 422
     with AnyVar's text when it does not translate, 404 when it is not registered."""
     try:
-        variation = await run_in_threadpool(translate, registry, request)
+        variation = await run_in_threadpool(translate, registry.source, request)
     except TranslationError as e:
         reason = str(e)
         return detail_response(

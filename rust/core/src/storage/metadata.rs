@@ -101,6 +101,18 @@ pub(super) fn get_object(store: &dyn Store, id: &str) -> Result<Option<String>> 
     Ok(rows.into_iter().next().and_then(|mut r| r.remove(0)))
 }
 
+/// `rows` as one JSON array parameter, and a function naming element `i` of a row in SQL:
+/// many rows go to the database in one statement, not one round trip each.
+fn json_rows(
+    store: &dyn Store,
+    rows: &impl serde::Serialize,
+) -> Result<(String, impl Fn(usize) -> String)> {
+    let param =
+        serde_json::to_string(rows).map_err(|e| Error::Storage(format!("encoding rows: {e}")))?;
+    let item = store.dialect().json_item;
+    Ok((param, move |i: usize| item.replace("{i}", &i.to_string())))
+}
+
 fn text(cell: Option<String>, column: &str) -> Result<String> {
     cell.ok_or_else(|| Error::Storage(format!("{column} is NULL")))
 }
@@ -109,15 +121,21 @@ impl Storage {
     /// Stores VRS objects that have no table of their own, as `(id, JSON)`; an id already
     /// stored keeps its object (ids are digests of the content).
     pub fn put_objects(&self, objects: &[(String, String)]) -> Result<()> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<[&str; 2]> = objects.iter().map(|(id, json)| [&**id, &**json]).collect();
+        let (param, item) = json_rows(&*self.store, &rows)?;
         let d = self.store.dialect();
         let sql = format!(
-            "INSERT INTO vrs_objects (id, vrs_object) VALUES ($1, CAST($2 AS TEXT){})
-             ON CONFLICT (id) DO NOTHING",
-            d.to_json
+            "INSERT INTO vrs_objects (id, vrs_object)
+             SELECT {}, CAST({} AS TEXT){} FROM {} WHERE true ON CONFLICT (id) DO NOTHING",
+            item(0),
+            item(1),
+            d.to_json,
+            d.json_rows
         );
-        let params: Vec<[&str; 2]> = objects.iter().map(|(id, json)| [&**id, &**json]).collect();
-        let statements: Vec<(&str, &[&str])> = params.iter().map(|p| (&*sql, &p[..])).collect();
-        self.store.execute(&statements).map(drop)
+        self.store.execute(&[(&sql, &[&param])]).map(drop)
     }
 
     /// Whether `id` names a stored object (of any kind).
@@ -173,19 +191,29 @@ impl Storage {
         annotation_type: &str,
         annotations: &[(String, String)],
     ) -> Result<()> {
+        let mut rows: Vec<[&str; 2]> = (annotations.iter())
+            .map(|(id, value)| [&**id, &**value])
+            .collect();
+        rows.sort_unstable_by_key(|r| r[0]);
+        rows.dedup_by_key(|r| r[0]); // one per object, in one statement too
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (param, item) = json_rows(&*self.store, &rows)?;
+        let d = self.store.dialect();
         let sql = format!(
             "INSERT INTO annotations (object_id, annotation_type, annotation_value)
-             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT){} WHERE NOT EXISTS (
-                 SELECT 1 FROM annotations
-                 WHERE object_id = CAST($1 AS TEXT) AND annotation_type = CAST($2 AS TEXT))",
-            self.store.dialect().to_json
+             SELECT {id}, CAST($2 AS TEXT), CAST({value} AS TEXT){to_json} FROM {rows}
+             WHERE NOT EXISTS (SELECT 1 FROM annotations a
+                               WHERE a.object_id = {id} AND a.annotation_type = CAST($2 AS TEXT))",
+            id = item(0),
+            value = item(1),
+            to_json = d.to_json,
+            rows = d.json_rows
         );
-        let params: Vec<[&str; 3]> = annotations
-            .iter()
-            .map(|(id, value)| [&**id, annotation_type, &**value])
-            .collect();
-        let statements: Vec<(&str, &[&str])> = params.iter().map(|p| (&*sql, &p[..])).collect();
-        self.store.execute(&statements).map(drop)
+        self.store
+            .execute(&[(&sql, &[&param, annotation_type])])
+            .map(drop)
     }
 
     /// The annotations of `object_id`, of one type or all, in the order they were added.
@@ -233,17 +261,25 @@ impl Storage {
 
     /// Stores mappings; one already stored is kept once.
     pub fn add_mappings(&self, mappings: &[Mapping]) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO variation_mappings (source_id, dest_id, mapping_type)
-             VALUES ($1, $2, CAST($3 AS TEXT){}) ON CONFLICT DO NOTHING",
-            self.store.dialect().to_mapping_type
-        );
-        let params: Vec<[&str; 3]> = mappings
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<[&str; 3]> = mappings
             .iter()
             .map(|m| [&*m.source_id, &*m.dest_id, m.mapping_type.stored()])
             .collect();
-        let statements: Vec<(&str, &[&str])> = params.iter().map(|p| (&*sql, &p[..])).collect();
-        self.store.execute(&statements).map(drop)
+        let (param, item) = json_rows(&*self.store, &rows)?;
+        let d = self.store.dialect();
+        let sql = format!(
+            "INSERT INTO variation_mappings (source_id, dest_id, mapping_type)
+             SELECT {}, {}, CAST({} AS TEXT){} FROM {} WHERE true ON CONFLICT DO NOTHING",
+            item(0),
+            item(1),
+            item(2),
+            d.to_mapping_type,
+            d.json_rows
+        );
+        self.store.execute(&[(&sql, &[&param])]).map(drop)
     }
 
     /// The mappings with `object_id` as their source (or, with `as_source` false, as their
@@ -401,7 +437,7 @@ pub(crate) mod tests {
             mapping_type: MappingType::Liftover,
         };
         storage.add_mappings(&[lift.clone(), back.clone()]).unwrap();
-        storage.add_mappings(&[lift.clone()]).unwrap();
+        storage.add_mappings(std::slice::from_ref(&lift)).unwrap();
         assert_eq!(
             storage.mappings(&a, None, true).unwrap(),
             vec![lift.clone()]

@@ -8,6 +8,8 @@
 //! those in `allele_bins` and sorts them on disk; afterwards it loads locations, then alleles,
 //! in id order.
 
+use std::sync::Mutex;
+
 mod bins;
 mod loader;
 pub mod metadata;
@@ -37,6 +39,10 @@ pub(crate) struct Dialect {
     /// After `CAST($n AS TEXT)`: makes a text parameter a JSON value, and a mapping type.
     pub to_json: &'static str,
     pub to_mapping_type: &'static str,
+    /// A JSON array of arrays in `$1`, as rows `j` (many rows in one statement)...
+    pub json_rows: &'static str,
+    /// ... and element `{i}` of row `j`, as text.
+    pub json_item: &'static str,
 }
 
 /// AnyVar 1.0's tables (with its `vrs_objects`, `annotations` and `variation_mappings`), AnyVar
@@ -411,6 +417,9 @@ pub(crate) trait Store: Send + Sync {
 /// Where registered objects live, chosen by `ANYVAR_STORAGE_URI`.
 pub struct Storage {
     store: Box<dyn Store>,
+    /// The writer of the last `put`, kept for the next: a registry request then costs no new
+    /// connection (measured: 6.4 of a single `PUT /variation`'s 10.6 ms on PostgreSQL).
+    spare: Mutex<Option<Box<dyn Writer>>>,
 }
 
 impl Storage {
@@ -432,7 +441,10 @@ impl Storage {
                 )))
             }
         };
-        Ok(Storage { store })
+        Ok(Storage {
+            store,
+            spare: Mutex::new(None),
+        })
     }
 
     /// Connections for one registration: up to `parallel` (at least one), as many as the
@@ -444,8 +456,30 @@ impl Storage {
 
     /// Registers a few alleles now (the registry endpoints).
     pub fn put(&self, alleles: &[Allele]) -> Result<()> {
-        let mut writers = self.writers(1)?;
-        let new = admit(&mut writers, alleles)?;
+        let kept = self.spare.lock().expect("spare writer").take();
+        let reused = kept.is_some();
+        let mut writer = match kept {
+            Some(w) => w,
+            None => self.store.writer()?,
+        };
+        let outcome = match Self::put_with(&mut writer, alleles) {
+            // The kept connection may have been closed by the server meanwhile (a restart,
+            // an idle timeout): once more on a new one (every write skips what exists).
+            Err(_) if reused => {
+                writer = self.store.writer()?;
+                Self::put_with(&mut writer, alleles)
+            }
+            outcome => outcome,
+        };
+        if outcome.is_ok() {
+            *self.spare.lock().expect("spare writer") = Some(writer);
+        }
+        outcome
+    }
+
+    fn put_with(writer: &mut Box<dyn Writer>, alleles: &[Allele]) -> Result<()> {
+        let writers = std::slice::from_mut(writer);
+        let new = admit(writers, alleles)?;
         let mut locations: Vec<LocationRow> = new
             .locations
             .iter()
@@ -459,7 +493,7 @@ impl Storage {
             .collect();
         rows.sort_unstable_by_key(|r| r.digest);
         loader::load(
-            &mut writers,
+            writers,
             new.locations
                 .iter()
                 .map(|&i| &*alleles[i].accession)

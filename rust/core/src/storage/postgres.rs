@@ -32,6 +32,8 @@ const DIALECT: Dialect = Dialect {
     mapping_type: "mapping_type",
     to_json: "::jsonb",
     to_mapping_type: "::mapping_type",
+    json_rows: "json_array_elements(CAST($1 AS TEXT)::json) AS j(value)",
+    json_item: "(j.value->>{i})",
 };
 
 /// AnyVar 1.0's enum types of `sequence_references.molecule_type` and

@@ -34,6 +34,8 @@ const DIALECT: Dialect = Dialect {
     mapping_type: "TEXT",
     to_json: "",
     to_mapping_type: "",
+    json_rows: "json_each($1) AS j",
+    json_item: "json_extract(j.value, '$[{i}]')",
 };
 
 /// Rows bound per INSERT statement: fewer statement executions for the same rows (measured:
@@ -231,9 +233,8 @@ impl Store for SqliteStore {
         let mut changed = Vec::with_capacity(statements.len());
         for (sql, params) in statements {
             let mut stmt = tx.prepare_cached(sql).map_err(|e| err("writing", e))?;
-            let n = stmt
-                .execute(rusqlite::params_from_iter(params.iter()))
-                .map_err(|e| err("writing", e))?;
+            bind_numbered(&mut stmt, params).map_err(|e| err("writing", e))?;
+            let n = stmt.raw_execute().map_err(|e| err("writing", e))?;
             changed.push(n as u64);
         }
         tx.commit().map_err(|e| err("writing", e))?;
@@ -245,14 +246,30 @@ impl Store for SqliteStore {
         let conn = self.reader.lock().expect("sqlite reader");
         let mut stmt = conn.prepare_cached(sql).map_err(|e| err("reading", e))?;
         let width = stmt.column_count();
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                (0..width).map(|i| r.get::<_, Option<String>>(i)).collect()
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| err("reading", e));
-        rows
+        bind_numbered(&mut stmt, params).map_err(|e| err("reading", e))?;
+        let mut rows = stmt.raw_query();
+        let mut found = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| err("reading", e))? {
+            let cells = (0..width).map(|i| row.get::<_, Option<String>>(i));
+            found.push(
+                cells
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(|e| err("reading", e))?,
+            );
+        }
+        Ok(found)
     }
+}
+
+/// Binds `$1`, `$2`… by name: SQLite numbers `$n` parameters in the order they first appear
+/// in the text, which need not be `n`.
+fn bind_numbered(stmt: &mut Statement<'_>, params: &[&str]) -> rusqlite::Result<()> {
+    for (i, value) in params.iter().enumerate() {
+        if let Some(index) = stmt.parameter_index(&format!("${}", i + 1))? {
+            stmt.raw_bind_parameter(index, *value)?;
+        }
+    }
+    Ok(())
 }
 
 /// A JSON list of the ids of `digests`, for `json_each`.
