@@ -48,7 +48,8 @@ fi
 if ! .venv-anyvar-1.0/bin/python -c 'import anyvar.storage.postgres' 2>/dev/null; then
     echo "setup: installing AnyVar 1.0.0 into .venv-anyvar-1.0 (test oracle)" >&2
     python3 -m venv .venv-anyvar-1.0
-    .venv-anyvar-1.0/bin/python -m pip install -q 'anyvar[postgres]==1.0.0' 'setuptools<81'
+    # agct 0.2.0: the newest release with wheels (0.2.1 is a source release needing a Rust build)
+    .venv-anyvar-1.0/bin/python -m pip install -q 'anyvar[postgres]==1.0.0' 'agct==0.2.0' 'setuptools<81'
 fi
 kill $ticker 2>/dev/null || true
 echo "setup: ready (.venv, $((SECONDS - started)) s)" >&2

@@ -151,6 +151,15 @@ def oracle(synthetic_seqrepo: Path):
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def not_lifted(messages: list[str]) -> list[str]:
+    """The messages of a registration but its liftover's: the synthetic reference has no
+    GRCh37 (and these servers no chain files), so every registration says it was not lifted
+    over, once, in AnyVar's words (tests/test_liftover.py tests liftover itself)."""
+    lifted = [m for m in messages if m.startswith("Unable to complete liftover: ")]
+    assert len(lifted) == 1, messages
+    return [m for m in messages if m not in lifted]
+
+
 def library_vcf(vcf: Path, out: Path, uri: str, params: dict, compression: str = "none") -> bytes:
     """What ``anyvar.annotate_vcf`` (the CLI's engine) writes for the REST parameters."""
     anyvar.annotate_vcf(
@@ -679,7 +688,7 @@ def test_put_variation_matches_vrs_python(
         r = synthetic_server.client.put("/variation", json={"definition": definition})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["messages"] == [], (definition, body["messages"])
+        assert not_lifted(body["messages"]) == [], (definition, body["messages"])
         assert body["input_variation"]["definition"] == definition
         assert body["object_id"] == expected.id, definition
         _assert_same_allele(body["object"], expected)
@@ -708,7 +717,7 @@ def test_put_variations_answers_in_order(synthetic_server: Server, oracle, cases
             assert "object" not in answer and "object_id" not in answer
         else:
             expected = oracle.translate_from(definition, fmt)
-            assert answer["messages"] == []
+            assert not_lifted(answer["messages"]) == []
             assert answer["object_id"] == expected.id
             _assert_same_allele(answer["object"], expected)
 

@@ -187,8 +187,9 @@ async function showLookup(r) {
   if (r.ok) {
     const body = await r.json();
     $("lookup-result").textContent = JSON.stringify(body, null, 2);
-    // PUT /variation answers 200 with messages when a definition cannot be translated.
-    if (body.object === null && body.messages && body.messages.length) {
+    // PUT /variation answers 200 with messages, and no object, when a definition cannot be
+    // translated (a registered one may carry a liftover message beside its object).
+    if (!body.object && body.messages && body.messages.length) {
       showError(body.messages.join("; "));
     }
   } else {
