@@ -758,3 +758,61 @@ def test_registration_without_chain_files_says_so(tmp_path, genome: Genome):
         assert "ANYVAR_LIFTOVER_CHAIN_DIR" in message and "no-chains" in message
     finally:
         server.stop()
+
+
+def test_copy_numbers_lift_as_anyvar_does(genome: Genome, oracle, tmp_path):
+    """A copy number registered with ``PUT /vrs_variation`` is lifted as AnyVar's
+    ``get_liftover_variant`` lifts it (both ends converted, checked by lifting back, no
+    normalization) and mapped both ways; or it carries AnyVar's message."""
+    from ga4gh.vrs import models
+    from service import start_server
+
+    from anyvar.core.objects import recursive_identify
+
+    server = start_server(
+        tmp_path,
+        {
+            "SEQREPO_DATAPROXY_URI": f"seqrepo+file://{genome.seqrepo}",
+            "ANYVAR_STORAGE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "ANYVAR_LIFTOVER_CHAIN_DIR": str(genome.chain_dir),
+        },
+    )
+    rng = random.Random(11)
+    outcomes = {"lifted": 0, "failed": 0}
+    try:
+        for chrom in ("chr1", "chr2", "chr3", "chr4") * 10:
+            length = len(genome.seq38[chrom])
+            start = rng.randrange(length - 200)
+            location = models.SequenceLocation(
+                sequenceReference=models.SequenceReference(
+                    refgetAccession=oracle.accessions[("GRCh38", chrom)]
+                ),
+                start=start,
+                end=start + rng.randrange(1, 200),
+            )
+            cn = recursive_identify(models.CopyNumberCount(location=location, copies=3))
+            try:
+                lifted = oracle.get_liftover_variant(cn)
+                back = oracle.get_liftover_variant(lifted)
+                message = None if back.id == cn.id else "Unable to complete liftover: Roundtripped"
+            except lo.LiftoverError as e:
+                lifted, message = None, str(e)
+            r = server.client.put("/vrs_variation", json=cn.model_dump(exclude_none=True))
+            assert r.status_code == 200 and r.json()["object_id"] == cn.id, r.text
+            mapped = server.client.get(f"/object/{cn.id}/mappings/liftover").json()["mappings"]
+            if message is not None:
+                assert len(r.json()["messages"]) == 1, r.json()
+                assert r.json()["messages"][0].startswith(message)
+                assert mapped == []
+                outcomes["failed"] += 1
+                continue
+            assert r.json()["messages"] == []
+            assert mapped == [
+                {"source_id": cn.id, "dest_id": lifted.id, "mapping_type": "liftover"}
+            ]
+            stored = server.client.get(f"/object/{lifted.id}").json()["data"]
+            assert stored == recursive_identify(lifted).model_dump(exclude_none=True)
+            outcomes["lifted"] += 1
+        assert outcomes["lifted"] and outcomes["failed"], outcomes
+    finally:
+        server.stop()

@@ -166,27 +166,35 @@ class Registry:
         )
 
     def lift_over(self, variations: list[_core.Allele | _core.CopyNumber]) -> dict[str, str]:
-        """AnyVar's liftover on registration: each allele lifted to the other assembly and
-        registered there with a ``liftover`` mapping each way. Returns, by variation id,
-        AnyVar's text for each that could not be lifted (copy numbers are not lifted)."""
-        alleles = [v for v in variations if isinstance(v, _core.Allele)]
-        if self.chain_dir is None or self.storage is None or not alleles:
+        """AnyVar's liftover on registration: each allele and copy number lifted to the other
+        assembly and registered there with a ``liftover`` mapping each way. Returns, by
+        variation id, AnyVar's text for each that could not be lifted."""
+        if self.chain_dir is None or self.storage is None or not variations:
             return {}
         try:
             liftover = get_liftover(self.chain_dir)
         except ChainFileError as e:
             log.error("no liftover: %s", e)
-            return {a.id: f"{LiftoverError.base_error_message}: {e}" for a in alleles}
+            return {v.id: f"{LiftoverError.base_error_message}: {e}" for v in variations}
         failed: dict[str, str] = {}
-        lifted: list[_core.Allele] = []
-        for allele in alleles:
+        pairs: list[tuple[Any, Any]] = []
+        for variation in variations:
             try:
-                lifted.append(liftover.lift(self.source, allele))
+                if isinstance(variation, _core.Allele):
+                    lifted = liftover.lift(self.source, variation)
+                else:
+                    lifted = liftover.lift_copy_number(self.source, variation)
             except LiftoverError as e:
-                failed[allele.id] = str(e)
-        if lifted:
-            self.storage.put(lifted)
-            pairs = zip((a for a in alleles if a.id not in failed), lifted, strict=True)
+                failed[variation.id] = str(e)
+                continue
+            pairs.append((variation, lifted))
+        if pairs:
+            alleles = [b for _, b in pairs if isinstance(b, _core.Allele)]
+            if alleles:
+                self.storage.put(alleles)
+            others = [(b.id, b.json()) for _, b in pairs if not isinstance(b, _core.Allele)]
+            if others:
+                self.storage.put_objects(others)
             self.storage.add_mappings(
                 [m for a, b in pairs for m in ((a.id, b.id, LIFTOVER), (b.id, a.id, LIFTOVER))]
             )

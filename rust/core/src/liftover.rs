@@ -29,6 +29,7 @@ use omics::coordinate::interval::interbase::Interval;
 use omics::coordinate::Strand as ChainStrand;
 
 use crate::allele::{identify, Allele, NormalizedAllele, State};
+use crate::copy_number::{Bound, CopyNumber, Location};
 use crate::error::{Error, Result};
 use crate::normalize::{normalize, Reference};
 use crate::sequence::{Contig, SequenceSource};
@@ -77,6 +78,9 @@ pub const CHROMOSOMES: [&str; 24] = [
 /// a failed round trip, the message `add_liftover_mapping` builds).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LiftoverError {
+    /// A copy number whose location has no start or no end.
+    #[error("Unable to complete liftover: Liftover is unsupported for variants without refget accession, start position, and end position")]
+    UnsupportedVariantLocationType,
     /// The allele's sequence is no GRCh37/GRCh38 chromosome of the source.
     #[error("Unable to complete liftover: Could not resolve reference assembly - accession not found in any supported assembly")]
     UnsupportedReferenceAssembly,
@@ -468,6 +472,67 @@ impl Liftover {
     }
 }
 
+impl Liftover {
+    /// AnyVar's liftover of a copy number (`get_liftover_variant` and `add_liftover_mapping`):
+    /// each bound of start and end converted as a position is (a range's open side stays
+    /// open), the location moved to the other assembly and identified anew, checked by lifting
+    /// it back; copy numbers are not normalized.
+    pub fn lift_copy_number(
+        &self,
+        source: &SequenceSource,
+        cn: &CopyNumber,
+    ) -> Result<std::result::Result<CopyNumber, LiftoverError>> {
+        let lifted = match self.step_copy_number(source, cn)? {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(e)),
+        };
+        let back = match self.step_copy_number(source, &lifted)? {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e)),
+        };
+        if back.digest != cn.digest {
+            return Ok(Err(LiftoverError::RoundtripMismatch {
+                roundtripped: back.id(),
+                initial: cn.id(),
+            }));
+        }
+        Ok(Ok(lifted))
+    }
+
+    fn step_copy_number(
+        &self,
+        source: &SequenceSource,
+        cn: &CopyNumber,
+    ) -> Result<std::result::Result<CopyNumber, LiftoverError>> {
+        let location = &cn.location;
+        let (Some(start), Some(end)) = (&location.start, &location.end) else {
+            return Ok(Err(LiftoverError::UnsupportedVariantLocationType));
+        };
+        let Some((from, chrom)) = locate(source, &location.accession)? else {
+            return Ok(Err(LiftoverError::UnsupportedReferenceAssembly));
+        };
+        let chain = self.chain(from);
+        let position = |p: &Option<u64>| p.map(|p| chain.convert_position(chrom, p)).transpose();
+        let bound = |b: &Bound<u64>| match b {
+            Bound::Number(p) => chain.convert_position(chrom, *p).map(Bound::Number),
+            Bound::Range(low, high) => Ok(Bound::Range(position(low)?, position(high)?)),
+        };
+        let (start, end) = match (bound(start), bound(end)) {
+            (Ok(s), Ok(e)) => (s, e),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        let Some(contig) = chromosome(source, from.other(), chrom)? else {
+            return Ok(Err(LiftoverError::AccessionConversion));
+        };
+        let moved = Location {
+            accession: contig.accession.to_string(),
+            start: Some(start),
+            end: Some(end),
+        };
+        Ok(Ok(CopyNumber::new(moved, cn.kind)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -842,6 +907,67 @@ chain 10 chr4 100 + 0 100 chr4 110 + 5 105 2
         assert_eq!(
             (lifted.start, lifted.end, &lifted.state),
             (180, 182, &rle.state)
+        );
+    }
+
+    #[test]
+    fn copy_numbers_lift_bound_by_bound() {
+        use crate::copy_number::{CopyChange, Kind};
+        let g = genome();
+        let chr1_38 = g.source.resolve("GRCh38", "chr1").unwrap().unwrap();
+        let chr1_37 = g.source.resolve("GRCh37", "1").unwrap().unwrap();
+        let at = |accession: &str, start, end| Location {
+            accession: accession.to_string(),
+            start: Some(start),
+            end: Some(end),
+        };
+        // Past the 10 inserted bases: +10 on GRCh37; a range keeps its open side open.
+        let count = CopyNumber::new(
+            at(
+                &chr1_38.accession,
+                Bound::Range(None, Some(150)),
+                Bound::Number(160),
+            ),
+            Kind::Count(Bound::Number(3)),
+        );
+        let lifted = g
+            .liftover
+            .lift_copy_number(&g.source, &count)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            lifted.location,
+            at(
+                &chr1_37.accession,
+                Bound::Range(None, Some(160)),
+                Bound::Number(170)
+            )
+        );
+        assert_eq!(lifted.kind, count.kind);
+        assert_ne!(lifted.digest, count.digest);
+        let back = g
+            .liftover
+            .lift_copy_number(&g.source, &lifted)
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, count);
+        // No end: AnyVar's unsupported location; an unknown sequence: its unsupported assembly.
+        let loss = Kind::Change(CopyChange::parse("complete genomic loss").unwrap());
+        let open = CopyNumber::new(
+            Location {
+                end: None,
+                ..at(&chr1_38.accession, Bound::Number(5), Bound::Number(6))
+            },
+            loss,
+        );
+        assert_eq!(
+            g.liftover.lift_copy_number(&g.source, &open).unwrap(),
+            Err(LiftoverError::UnsupportedVariantLocationType)
+        );
+        let elsewhere = CopyNumber::new(at("SQ.nowhere", Bound::Number(5), Bound::Number(6)), loss);
+        assert_eq!(
+            g.liftover.lift_copy_number(&g.source, &elsewhere).unwrap(),
+            Err(LiftoverError::UnsupportedReferenceAssembly)
         );
     }
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use anyvar_core::liftover::{self as core, LiftoverError, Strand};
 use pyo3::prelude::*;
 
+use crate::copy_number::PyCopyNumber;
 use crate::{to_py, PyAllele, SequenceSource};
 
 pyo3::import_exception!(anyvar.mapping.liftover, ChainFileError);
+pyo3::import_exception!(anyvar.mapping.liftover, UnsupportedVariantLocationTypeError);
 pyo3::import_exception!(anyvar.mapping.liftover, UnsupportedReferenceAssemblyError);
 pyo3::import_exception!(anyvar.mapping.liftover, CoordinateConversionFailureError);
 pyo3::import_exception!(anyvar.mapping.liftover, AmbiguousCoordinateConversionError);
@@ -19,6 +21,9 @@ pyo3::import_exception!(anyvar.mapping.liftover, RoundtripMismatchError);
 fn liftover_err(e: LiftoverError) -> PyErr {
     let message = e.to_string();
     match e {
+        LiftoverError::UnsupportedVariantLocationType => {
+            UnsupportedVariantLocationTypeError::new_err(message)
+        }
         LiftoverError::UnsupportedReferenceAssembly => {
             UnsupportedReferenceAssemblyError::new_err(message)
         }
@@ -124,6 +129,24 @@ impl Liftover {
             .detach(|| self.inner.lift(&source.inner, &allele.inner))
             .map_err(to_py)?;
         result.map(|inner| PyAllele { inner }).map_err(liftover_err)
+    }
+
+    /// A copy number lifted to the other assembly and checked by lifting it back.
+    fn lift_copy_number(
+        &self,
+        py: Python<'_>,
+        source: &SequenceSource,
+        copy_number: &PyCopyNumber,
+    ) -> PyResult<PyCopyNumber> {
+        let result = py
+            .detach(|| {
+                self.inner
+                    .lift_copy_number(&source.inner, &copy_number.inner)
+            })
+            .map_err(to_py)?;
+        result
+            .map(|inner| PyCopyNumber { inner })
+            .map_err(liftover_err)
     }
 
     /// AnyVar's `get_liftover_variant`: one direction, no round trip, not normalized.
