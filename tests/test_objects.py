@@ -201,3 +201,33 @@ def test_categorical_variants(server: Server, chr1: str) -> None:
     )
     two = {**catvar, "constraints": catvar["constraints"] * 2}
     assert server.client.put("/categorical_variants/canonical_alleles", json=two).status_code == 422
+
+
+def test_bad_definitions_and_positions_are_422_naming_the_field(server: Server, chr1: str) -> None:
+    """A lone surrogate in a definition, a boolean for ``copies`` and a position past 64 bits
+    are 422s naming the field, with nothing stored (they were 500s)."""
+    from service import table_counts
+
+    before = table_counts(server.storage_uri)
+    bad = '{"definition": "chr1-18-A-G\\udaf7"}'
+    headers = {"Content-Type": "application/json"}
+    for method, path, body in [
+        ("PUT", "/variation", bad),
+        ("POST", "/variation", bad),
+        ("PUT", "/variations", f"[{bad}]"),
+        ("PUT", "/variation", '{"definition": "chr1-18-A-G", "copies": false}'),
+    ]:
+        r = server.client.request(method, path, content=body, headers=headers)
+        assert r.status_code == 422, (method, path, r.text)
+        (problem,) = r.json()["detail"]
+        assert problem["loc"][-1] in ("definition", "copies"), problem
+    assert table_counts(server.storage_uri) == before
+    sq = register(server, snv(chr1, 501))["object"]["location"]["sequenceReference"]
+    accession = f"ga4gh:{sq['refgetAccession']}"
+    for route in ("/search", "/variations"):
+        for name in ("start", "end"):
+            params = {"accession": accession, "start": 0, "end": 10, name: 2**63}
+            r = server.client.get(route, params=params)
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", name]
+        r = server.client.get(route, params={"accession": accession, "start": 0, "end": 2**63 - 1})
+        assert r.status_code == 200 and r.json()["variations"], r.text

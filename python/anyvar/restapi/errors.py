@@ -7,6 +7,7 @@ problem, a 500 only for our own faults."""
 from __future__ import annotations
 
 import errno
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,17 @@ def error_response(status: int, error: str, error_code: str, **extra) -> JSONRes
     )
 
 
+class EchoingJSONResponse(JSONResponse):
+    """A body that may echo the client's input (FastAPI's 422 ``detail`` does): a lone
+    surrogate there cannot be UTF-8, so such a body is written with ``\\u`` escapes instead."""
+
+    def render(self, content) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def header_text(text: str) -> str:
     """One line of printable ASCII (what a header may carry), at most 1000 characters."""
     flat = " ".join(text.split())
@@ -44,7 +56,7 @@ def detail_response(
     headers = {"X-AnyVar-Error-Code": error_code}
     if why:
         headers["X-AnyVar-Error-Detail"] = header_text(why)
-    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
+    return EchoingJSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
 
 WHERE = {"query": "query parameter", "body": "field", "path": "path parameter", "header": "header"}

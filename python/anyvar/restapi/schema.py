@@ -10,10 +10,11 @@ from typing import Any, Literal
 
 from ga4gh.vrs import VRS_VERSION, VrsType, models
 from ga4gh.vrs import __version__ as vrs_python_version
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from anyvar import __version__
 from anyvar.core import metadata, objects
+from anyvar.mapping.liftover import ReferenceAssembly
 
 
 class ErrorResponse(BaseModel):
@@ -157,11 +158,6 @@ class SupportedVariationType(StrEnum):
     COPY_NUMBER_COUNT = VrsType.CN_COUNT.value
 
 
-class ReferenceAssemblyName(StrEnum):
-    GRCH37 = "GRCh37"
-    GRCH38 = "GRCh38"
-
-
 class VariationRequest(BaseModel):
     """The body of ``PUT /variation``, ``POST /variation`` and each item of
     ``PUT /variations``."""
@@ -170,9 +166,24 @@ class VariationRequest(BaseModel):
 
     definition: StrictStr
     input_type: SupportedVariationType | None = None
-    copies: int | None = None
+    copies: StrictInt | None = None  # not a boolean (AnyVar's lax int took false as 0)
     copy_change: models.CopyChange | None = None
-    assembly_name: ReferenceAssemblyName | None = ReferenceAssemblyName.GRCH38
+    # validated so that the default, too, is the value ("GRCh38"), as use_enum_values makes
+    # what a client sends
+    assembly_name: ReferenceAssembly | None = Field(
+        default=ReferenceAssembly.GRCH38, validate_default=True
+    )
+
+    @field_validator("definition")
+    @classmethod
+    def encodable(cls, definition: str) -> str:
+        """A lone surrogate (``"\\udaf7"`` in JSON) is no text the core can read: a 422
+        naming the field, not a 500."""
+        try:
+            definition.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"not valid Unicode text: {e.reason} at {e.start}") from None
+        return definition
 
 
 class AddAnnotationResponse(BaseModel):

@@ -43,6 +43,10 @@ PUT_VRS_VARIATION_EXAMPLE_PAYLOAD = {
 }
 
 
+# Positions are 64-bit in the core and the databases: a larger one is a 422, not an overflow.
+MAX_POSITION = 2**63 - 1
+
+
 def not_found(object_id: str) -> JSONResponse:
     """AnyVar's 404 for an unknown object."""
     return detail_response(404, f"VRS Object {object_id} not found", "NOT_FOUND")
@@ -149,8 +153,8 @@ async def _search(registry: Registry, accession: str, start: int, end: int, afte
 async def search(
     registry: RegistryDep,
     accession: Annotated[str, Query(description="ga4gh:SQ.… or an alias such as GRCh38:chr19")],
-    start: Annotated[int, Query(ge=0, description="inter-residue start")],
-    end: Annotated[int, Query(ge=0, description="inter-residue end")],
+    start: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue start")],
+    end: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue end")],
 ) -> dict:
     """AnyVar 1.0.0's search: registered Alleles whose location overlaps ``[start, end]``."""
     found, _ = await _search(registry, accession, start, end, "", 500)
@@ -164,8 +168,8 @@ ALLELE_ID = r"^ga4gh:VA\.[A-Za-z0-9_-]{32}$"
 async def search_variations(
     registry: RegistryDep,
     accession: Annotated[str, Query(description="ga4gh:SQ.… or an alias such as GRCh38:chr19")],
-    start: Annotated[int, Query(ge=0, description="inter-residue start")],
-    end: Annotated[int, Query(ge=0, description="inter-residue end")],
+    start: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue start")],
+    end: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue end")],
     page_size: Annotated[int, Query(ge=1, le=10000)] = 1000,
     # An allele id: anything else would silently give an empty page, not an error.
     cursor: Annotated[
