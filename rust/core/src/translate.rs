@@ -319,6 +319,15 @@ mod tests {
     use crate::sequence::SequenceSource;
     use crate::vcf::RecordOptions;
 
+    fn grch38() -> RecordOptions {
+        RecordOptions {
+            assembly: "GRCh38".into(),
+            for_ref: false,
+            vrs_attributes: false,
+            require_validation: true,
+        }
+    }
+
     fn source() -> SequenceSource {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/data/vectors/seqrepo/2024-01-01");
@@ -328,12 +337,7 @@ mod tests {
     #[test]
     fn many_at_once_are_each_in_order() {
         let source = source();
-        let options = RecordOptions {
-            assembly: "GRCh38".into(),
-            for_ref: false,
-            vrs_attributes: false,
-            require_validation: true,
-        };
+        let options = grch38();
         let forms = [
             "chr1-11-A-G",
             "chr1-40-TA-T",
@@ -358,12 +362,7 @@ mod tests {
     #[test]
     fn forms_of_one_variant_agree() {
         let source = source();
-        let options = RecordOptions {
-            assembly: "GRCh38".into(),
-            for_ref: false,
-            vrs_attributes: false,
-            require_validation: true,
-        };
+        let options = grch38();
         let mut a = Annotator::new(&source, &options);
         let mut id = |d: &str| translate(&mut a, d).unwrap().map(|x| x.id());
         // chr1 11 A>G (spec 1.4) and the polyA 1-bp deletion at 40 (TA>T).

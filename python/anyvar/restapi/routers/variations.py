@@ -149,12 +149,18 @@ async def _search(registry: Registry, accession: str, start: int, end: int, afte
     return [json.loads(r) for r in rows[:limit]], len(rows) > limit
 
 
+# The search parameters of both releases' routes.
+AccessionQuery = Annotated[str, Query(description="ga4gh:SQ.… or an alias such as GRCh38:chr19")]
+StartQuery = Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue start")]
+EndQuery = Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue end")]
+
+
 @router.get("/search", operation_id="searchVariations", tags=["Search"])
 async def search(
     registry: RegistryDep,
-    accession: Annotated[str, Query(description="ga4gh:SQ.… or an alias such as GRCh38:chr19")],
-    start: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue start")],
-    end: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue end")],
+    accession: AccessionQuery,
+    start: StartQuery,
+    end: EndQuery,
 ) -> dict:
     """AnyVar 1.0.0's search: registered Alleles whose location overlaps ``[start, end]``."""
     found, _ = await _search(registry, accession, start, end, "", 500)
@@ -167,9 +173,9 @@ ALLELE_ID = r"^ga4gh:VA\.[A-Za-z0-9_-]{32}$"
 @router.get("/variations", operation_id="search_variations", tags=["Search"])
 async def search_variations(
     registry: RegistryDep,
-    accession: Annotated[str, Query(description="ga4gh:SQ.… or an alias such as GRCh38:chr19")],
-    start: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue start")],
-    end: Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue end")],
+    accession: AccessionQuery,
+    start: StartQuery,
+    end: EndQuery,
     page_size: Annotated[int, Query(ge=1, le=10000)] = 1000,
     # An allele id: anything else would silently give an empty page, not an error.
     cursor: Annotated[
