@@ -189,28 +189,27 @@ class Registry:
                 continue
             pairs.append((variation, lifted))
         if pairs:
-            alleles = [b for _, b in pairs if isinstance(b, _core.Allele)]
-            if alleles:
-                self.storage.put(alleles)
-            others = [(b.id, b.json()) for _, b in pairs if not isinstance(b, _core.Allele)]
-            if others:
-                self.storage.put_objects(others)
+            self._store([b for _, b in pairs])
             self.storage.add_mappings(
                 [m for a, b in pairs for m in ((a.id, b.id, LIFTOVER), (b.id, a.id, LIFTOVER))]
             )
         return failed
 
-    def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
-        """Stores alleles in their tables and other variations as VRS objects, then stamps
-        each with AnyVar's ``creation_timestamp`` annotation unless it has one."""
-        if not variations or self.storage is None:
-            return
+    def _store(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
+        """Alleles into their tables, other variations as VRS objects."""
         alleles = [v for v in variations if isinstance(v, _core.Allele)]
         if alleles:
             self.storage.put(alleles)
         others = [(v.id, v.json()) for v in variations if not isinstance(v, _core.Allele)]
         if others:
             self.storage.put_objects(others)
+
+    def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
+        """Stores alleles in their tables and other variations as VRS objects, then stamps
+        each with AnyVar's ``creation_timestamp`` annotation unless it has one."""
+        if not variations or self.storage is None:
+            return
+        self._store(variations)
         now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
         self.storage.add_annotations_if_missing(
             CREATION_TIMESTAMP, [(v.id, now) for v in variations]
