@@ -178,16 +178,18 @@ class Registry:
             return {v.id: f"{LiftoverError.base_error_message}: {e}" for v in variations}
         failed: dict[str, str] = {}
         pairs: list[tuple[Any, Any]] = []
-        for variation in variations:
+        # Alleles (a batch's many) in one parallel call into the core; copy numbers one by one.
+        alleles = [v for v in variations if isinstance(v, _core.Allele)]
+        for allele, lifted in zip(alleles, liftover.lift_many(self.source, alleles), strict=True):
+            if isinstance(lifted, str):
+                failed[allele.id] = lifted
+            else:
+                pairs.append((allele, lifted))
+        for cn in (v for v in variations if not isinstance(v, _core.Allele)):
             try:
-                if isinstance(variation, _core.Allele):
-                    lifted = liftover.lift(self.source, variation)
-                else:
-                    lifted = liftover.lift_copy_number(self.source, variation)
+                pairs.append((cn, liftover.lift_copy_number(self.source, cn)))
             except LiftoverError as e:
-                failed[variation.id] = str(e)
-                continue
-            pairs.append((variation, lifted))
+                failed[cn.id] = str(e)
         if pairs:
             self._store([b for _, b in pairs])
             self.storage.add_mappings(

@@ -473,6 +473,16 @@ impl Liftover {
 }
 
 impl Liftover {
+    /// [`Liftover::lift`] of each allele (a registration batch), in parallel, in order.
+    pub fn lift_many(
+        &self,
+        source: &SequenceSource,
+        alleles: &[Allele],
+    ) -> Result<Vec<std::result::Result<Allele, LiftoverError>>> {
+        use rayon::prelude::*;
+        alleles.par_iter().map(|a| self.lift(source, a)).collect()
+    }
+
     /// AnyVar's liftover of a copy number (`get_liftover_variant` and `add_liftover_mapping`):
     /// each bound of start and end converted as a position is (a range's open side stays
     /// open), the location moved to the other assembly and identified anew, checked by lifting
@@ -908,6 +918,12 @@ chain 10 chr4 100 + 0 100 chr4 110 + 5 105 2
             (lifted.start, lifted.end, &lifted.state),
             (180, 182, &rle.state)
         );
+        // Many at once: each as one at a time, in order.
+        let batch = [snv.clone(), early.clone(), rle.clone()];
+        let one: Vec<_> = (batch.iter())
+            .map(|a| g.liftover.lift(&g.source, a).unwrap())
+            .collect();
+        assert_eq!(g.liftover.lift_many(&g.source, &batch).unwrap(), one);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyvar_core::liftover::{self as core, LiftoverError, Strand};
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 
 use crate::copy_number::PyCopyNumber;
 use crate::{to_py, PyAllele, SequenceSource};
@@ -129,6 +130,27 @@ impl Liftover {
             .detach(|| self.inner.lift(&source.inner, &allele.inner))
             .map_err(to_py)?;
         result.map(|inner| PyAllele { inner }).map_err(liftover_err)
+    }
+
+    /// `lift` of each allele of a registration batch, in parallel and without the GIL: for
+    /// each, in order, the lifted allele or AnyVar's text of why there is none.
+    fn lift_many(
+        &self,
+        py: Python<'_>,
+        source: &SequenceSource,
+        alleles: Vec<PyRef<'_, PyAllele>>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let alleles: Vec<_> = alleles.iter().map(|a| a.inner.clone()).collect();
+        let lifted = py
+            .detach(|| self.inner.lift_many(&source.inner, &alleles))
+            .map_err(to_py)?;
+        lifted
+            .into_iter()
+            .map(|l| match l {
+                Ok(inner) => Ok(Py::new(py, PyAllele { inner })?.into_any()),
+                Err(e) => e.to_string().into_py_any(py),
+            })
+            .collect()
     }
 
     /// A copy number lifted to the other assembly and checked by lifting it back.
