@@ -105,8 +105,13 @@ class Storage:
     def put_objects(self, objects: list[tuple[str, str]]) -> None: ...
     def delete_object(self, id: str) -> bool: ...
     def add_annotation(self, object_id: str, annotation_type: str, value: str) -> int: ...
-    def add_annotations_if_missing(
-        self, annotation_type: str, annotations: list[tuple[str, str]]
+    def register(
+        self,
+        alleles: list[Allele],
+        objects: list[tuple[str, str]],
+        annotation_type: str,
+        annotations: list[tuple[str, str]],
+        mappings: list[tuple[str, str, str]],
     ) -> None: ...
     def annotations(
         self, object_id: str, annotation_type: str | None = None

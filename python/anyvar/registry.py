@@ -165,17 +165,39 @@ class Registry:
             conflicts=str(conflicts) if conflicts else None,
         )
 
-    def lift_over(self, variations: list[_core.Allele | _core.CopyNumber]) -> dict[str, str]:
-        """AnyVar's liftover on registration: each allele and copy number lifted to the other
-        assembly and registered there with a ``liftover`` mapping each way. Returns, by
-        variation id, AnyVar's text for each that could not be lifted."""
-        if self.chain_dir is None or self.storage is None or not variations:
+    def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> dict[str, str]:
+        """Registers variations as AnyVar's ``PUT /variation(s)`` does, in one call into the
+        core: alleles in their tables, other variations as VRS objects, each stamped with
+        AnyVar's ``creation_timestamp`` annotation unless it has one, and (with liftover on)
+        each lifted to the other assembly and registered there with a ``liftover`` mapping
+        each way. Returns, by variation id, AnyVar's text for each that could not be
+        lifted."""
+        if not variations or self.storage is None:
             return {}
+        lifted, failed = self._lift_over(variations)
+        stored = variations + [b for _, b in lifted]
+        now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
+        self.storage.register(
+            [v for v in stored if isinstance(v, _core.Allele)],
+            [(v.id, v.json()) for v in stored if not isinstance(v, _core.Allele)],
+            CREATION_TIMESTAMP,
+            [(v.id, now) for v in variations],
+            [m for a, b in lifted for m in ((a.id, b.id, LIFTOVER), (b.id, a.id, LIFTOVER))],
+        )
+        return failed
+
+    def _lift_over(
+        self, variations: list[_core.Allele | _core.CopyNumber]
+    ) -> tuple[list[tuple[Any, Any]], dict[str, str]]:
+        """AnyVar's liftover on registration: (variation, lifted) pairs, and by variation id
+        AnyVar's text for each that could not be lifted."""
+        if self.chain_dir is None:
+            return [], {}
         try:
             liftover = get_liftover(self.chain_dir)
         except ChainFileError as e:
             log.error("no liftover: %s", e)
-            return {v.id: f"{LiftoverError.base_error_message}: {e}" for v in variations}
+            return [], {v.id: f"{LiftoverError.base_error_message}: {e}" for v in variations}
         failed: dict[str, str] = {}
         pairs: list[tuple[Any, Any]] = []
         # Alleles (a batch's many) in one parallel call into the core; copy numbers one by one.
@@ -190,32 +212,7 @@ class Registry:
                 pairs.append((cn, liftover.lift_copy_number(self.source, cn)))
             except LiftoverError as e:
                 failed[cn.id] = str(e)
-        if pairs:
-            self._store([b for _, b in pairs])
-            self.storage.add_mappings(
-                [m for a, b in pairs for m in ((a.id, b.id, LIFTOVER), (b.id, a.id, LIFTOVER))]
-            )
-        return failed
-
-    def _store(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
-        """Alleles into their tables, other variations as VRS objects."""
-        alleles = [v for v in variations if isinstance(v, _core.Allele)]
-        if alleles:
-            self.storage.put(alleles)
-        others = [(v.id, v.json()) for v in variations if not isinstance(v, _core.Allele)]
-        if others:
-            self.storage.put_objects(others)
-
-    def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> None:
-        """Stores alleles in their tables and other variations as VRS objects, then stamps
-        each with AnyVar's ``creation_timestamp`` annotation unless it has one."""
-        if not variations or self.storage is None:
-            return
-        self._store(variations)
-        now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
-        self.storage.add_annotations_if_missing(
-            CREATION_TIMESTAMP, [(v.id, now) for v in variations]
-        )
+        return pairs, failed
 
 
 def _call(f: Callable[[], Any]) -> Any:
@@ -235,30 +232,39 @@ def translate(
     """The variation a request defines, as AnyVar's translator finds it: an Allele, a copy
     number (``input_type`` CopyNumberCount or CopyNumberChange), or with no ``input_type`` an
     Allele else a copy number. TranslationError says why there is none."""
-    assembly = request.assembly_name or "GRCh38"
     if request.input_type in COPY_NUMBER_TYPES:
-        return _core.translate_copy_number(
-            source,
-            request.definition,
-            request.input_type,
-            copies=request.copies,
-            copy_change=request.copy_change,
-        )
+        return _copy_number(source, request, request.input_type)
     try:
-        return source.translate(request.definition, assembly)
+        return source.translate(request.definition, request.assembly_name or "GRCh38")
     except TranslationError as as_allele:
-        if request.input_type is not None:
-            raise
-        try:
-            return _core.translate_copy_number(
-                source,
-                request.definition,
-                "CopyNumberChange" if request.copies is None else "CopyNumberCount",
-                copies=request.copies,
-                copy_change=request.copy_change,
-            )
-        except TranslationError:
-            raise as_allele from None  # why it is no allele says more (a reference mismatch…)
+        return _unless_allele(source, request, as_allele)
+
+
+def _copy_number(
+    source: _core.SequenceSource, request: VariationRequest, copy_type: str
+) -> _core.CopyNumber:
+    return _core.translate_copy_number(
+        source,
+        request.definition,
+        copy_type,
+        copies=request.copies,
+        copy_change=request.copy_change,
+    )
+
+
+def _unless_allele(
+    source: _core.SequenceSource, request: VariationRequest, as_allele: TranslationError
+) -> _core.CopyNumber:
+    """What a definition that is no allele may still be: with no ``input_type``, a copy
+    number; else ``as_allele`` is raised (why it is no allele says more, a reference
+    mismatch…)."""
+    if request.input_type is not None:
+        raise as_allele
+    try:
+        copy_type = "CopyNumberChange" if request.copies is None else "CopyNumberCount"
+        return _copy_number(source, request, copy_type)
+    except TranslationError:
+        raise as_allele from None
 
 
 def translate_all(
@@ -274,8 +280,12 @@ def translate_all(
     for assembly, positions in alleles.items():
         definitions = [requests[i].definition for i in positions]
         for i, allele in zip(positions, source.translate_many(definitions, assembly), strict=True):
-            # no allele: a copy number, perhaps (translate tries both)
-            found[i] = allele if not isinstance(allele, str) else None
+            if isinstance(allele, str):  # no allele, and why: a copy number, perhaps
+                try:
+                    allele = _unless_allele(source, requests[i], TranslationError(allele))
+                except TranslationError as e:
+                    allele = e
+            found[i] = allele
     for i, request in enumerate(requests):
         if found[i] is None:
             try:
@@ -285,30 +295,29 @@ def translate_all(
     return found
 
 
-def register_variations(
-    registry: Registry, requests: list[VariationRequest]
-) -> list[dict[str, Any]]:
+def register_variations(registry: Registry, requests: list[VariationRequest]) -> list[str]:
     """AnyVar's ``PUT /variation(s)``: each definition translated, every variation registered
-    in one bulk write; the answers in input order, with AnyVar's texts in ``messages`` for
-    those that fail (AnyVar leaves out ``object`` and ``object_id`` then)."""
-    answers: list[dict[str, Any]] = []
-    variations: list[_core.Allele | _core.CopyNumber] = []
-    for request, variation in zip(requests, translate_all(registry.source, requests), strict=True):
-        answer: dict[str, Any] = {
-            "input_variation": request.model_dump(mode="json", exclude_none=True),
-            "messages": [],
-        }
-        answers.append(answer)
+    in one bulk write; the answers in input order, each as JSON text, with AnyVar's texts in
+    ``messages`` for those that fail (AnyVar leaves out ``object`` and ``object_id`` then)."""
+    found = translate_all(registry.source, requests)
+    variations = [v for v in found if not isinstance(v, TranslationError)]
+    failed = len(found) - len(variations)
+    if failed:
+        log.info("%d of %d definitions not translated", failed, len(found))
+    not_lifted = registry.register(variations)
+    answers = []
+    for request, variation in zip(requests, found, strict=True):
+        given = request.model_dump_json(exclude_none=True)
         if isinstance(variation, TranslationError):
-            log.info("definition %r not translated: %s", request.definition, variation)
-            answer["messages"].append(anyvar_message(request.definition, str(variation)))
+            log.debug("definition %r not translated: %s", request.definition, variation)
+            messages = json.dumps([anyvar_message(request.definition, str(variation))])
+            answers.append(f'{{"input_variation":{given},"messages":{messages}}}')
             continue
-        variations.append(variation)
-        answer["object"] = json.loads(variation.json())
-        answer["object_id"] = variation.id
-    registry.register(variations)
-    failed = registry.lift_over(variations)
-    for answer in answers:
-        if answer.get("object_id") in failed:
-            answer["messages"].append(failed[answer["object_id"]])
+        messages = json.dumps([not_lifted[variation.id]]) if variation.id in not_lifted else "[]"
+        # The core's JSON spliced in as it is (ids are plain ASCII): decoding it only to
+        # encode it again was a third of a batch's time.
+        answers.append(
+            f'{{"input_variation":{given},"messages":{messages},'
+            f'"object":{variation.json()},"object_id":"{variation.id}"}}'
+        )
     return answers

@@ -599,6 +599,6 @@ def register_variations_task(self, **kwargs) -> str | None:
         for start in range(0, len(requests), VARIATIONS_BATCH):
             answers += register_variations(registry(), requests[start : start + VARIATIONS_BATCH])
             progress.records(len(answers))
-        output.write_text(json.dumps(answers))
+        output.write_text(f"[{','.join(answers)}]")
 
     return _run(self, "variations", request.input_file_path, work)

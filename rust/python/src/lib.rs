@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
-use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType};
+use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration};
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
@@ -53,6 +53,21 @@ fn to_py(e: Error) -> PyErr {
         Error::Cancelled | Error::Sink(_) => AnyVarError::new_err(e.to_string()),
         Error::ChainFile { .. } => liftover::ChainFileError::new_err(e.to_string()),
     }
+}
+
+/// `(source_id, dest_id, mapping_type)` tuples as mappings (either spelling of the type).
+fn to_mappings(mappings: Vec<(String, String, String)>) -> PyResult<Vec<Mapping>> {
+    mappings
+        .into_iter()
+        .map(|(source_id, dest_id, t)| {
+            Ok(Mapping {
+                source_id,
+                dest_id,
+                mapping_type: MappingType::parse(&t)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()
+        .map_err(to_py)
 }
 
 /// A reference sequence source opened from a URI (`seqrepo+file://…`, `seqrepo+http://…`, `fasta+file://…`).
@@ -246,18 +261,28 @@ impl Storage {
         .map_err(to_py)
     }
 
-    /// Adds `(object_id, JSON value)` annotations of one type to objects that have none yet.
-    fn add_annotations_if_missing(
+    /// Stores a registration request's alleles, other VRS objects (`(id, JSON)`), annotations
+    /// of `annotation_type` (`(object_id, JSON value)`, each where the object has none of that
+    /// type) and `(source_id, dest_id, mapping_type)` mappings, written side by side.
+    fn register(
         &self,
         py: Python<'_>,
+        alleles: Vec<Bound<'_, PyAllele>>,
+        objects: Vec<(String, String)>,
         annotation_type: String,
         annotations: Vec<(String, String)>,
+        mappings: Vec<(String, String, String)>,
     ) -> PyResult<()> {
-        py.detach(|| {
-            self.inner
-                .add_annotations_if_missing(&annotation_type, &annotations)
-        })
-        .map_err(to_py)
+        let alleles: Vec<Allele> = alleles.iter().map(|a| a.get().inner.clone()).collect();
+        let mappings = to_mappings(mappings)?;
+        let registration = Registration {
+            alleles: &alleles,
+            objects: &objects,
+            stamps: (&annotation_type, &annotations),
+            mappings: &mappings,
+        };
+        py.detach(|| self.inner.register(&registration))
+            .map_err(to_py)
     }
 
     /// `(id, annotation_type, JSON value)` of an object's annotations, oldest first.
@@ -297,17 +322,7 @@ impl Storage {
         py: Python<'_>,
         mappings: Vec<(String, String, String)>,
     ) -> PyResult<()> {
-        let mappings = mappings
-            .into_iter()
-            .map(|(source_id, dest_id, t)| {
-                Ok(Mapping {
-                    source_id,
-                    dest_id,
-                    mapping_type: MappingType::parse(&t)?,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()
-            .map_err(to_py)?;
+        let mappings = to_mappings(mappings)?;
         py.detach(|| self.inner.add_mappings(&mappings))
             .map_err(to_py)
     }

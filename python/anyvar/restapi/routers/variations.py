@@ -52,14 +52,14 @@ def not_found(object_id: str) -> JSONResponse:
     return detail_response(404, f"VRS Object {object_id} not found", "NOT_FOUND")
 
 
-@router.put("/variation", operation_id="register_variation")
+@router.put("/variation", operation_id="register_variation", response_model=dict)
 async def register_variation(
     registry: RegistryDep,
     request: Annotated[VariationRequest, Body(examples=[VARIATION_EXAMPLE_PAYLOAD])],
-) -> dict:
+) -> Response:
     """Translate a gnomAD-style, SPDI or genomic HGVS definition and register the Allele."""
     answers = await run_in_threadpool(register_variations, registry, [request])
-    return answers[0]
+    return Response(answers[0], media_type="application/json")
 
 
 @router.put("/variations", operation_id="register_variations", response_model=None)
@@ -87,8 +87,8 @@ async def register_variations_route(
     def answer() -> Response:
         # Serialized on the worker thread too: a large batch's answer would otherwise be
         # encoded on the event loop, and every other request would wait for it.
-        body = json.dumps(register_variations(registry, requests)).encode()
-        return Response(body, media_type="application/json")
+        answers = register_variations(registry, requests)
+        return Response(f"[{','.join(answers)}]", media_type="application/json")
 
     return await run_in_threadpool(answer)
 
@@ -107,8 +107,7 @@ async def register_vrs_variation(
             parsed = _core.Allele.from_json(json.dumps(variation))
     except (TranslationError, ValueError) as e:
         raise HTTPException(status_code=422, detail=str(e)) from None
-    await run_in_threadpool(registry.register, [parsed])
-    failed = await run_in_threadpool(registry.lift_over, [parsed])
+    failed = await run_in_threadpool(registry.register, [parsed])
     return {
         "input_variation": variation,
         "messages": [failed[parsed.id]] if parsed.id in failed else [],

@@ -5,6 +5,7 @@
 //! [`Store`]; every statement is plain SQL that SQLite and PostgreSQL both take.
 
 use super::{Kind, Storage, Store};
+use crate::allele::Allele;
 use crate::error::{Error, Result};
 
 /// How one variation relates to another (AnyVar's `VariationMappingType`).
@@ -113,6 +114,29 @@ fn json_rows(
     Ok((param, move |i: usize| item.replace("{i}", &i.to_string())))
 }
 
+/// A statement and its parameters, built before it runs: a registration's run together.
+struct Statement {
+    sql: String,
+    params: Vec<String>,
+}
+
+impl Statement {
+    fn new(sql: String, params: Vec<String>) -> Statement {
+        Statement { sql, params }
+    }
+}
+
+/// What one registration request stores ([`Storage::register`]).
+pub struct Registration<'a> {
+    pub alleles: &'a [Allele],
+    /// `(id, JSON)` of other VRS objects (copy numbers).
+    pub objects: &'a [(String, String)],
+    /// An annotation type and `(object id, JSON value)`s, each added where the object has
+    /// none of that type (AnyVar's `creation_timestamp`).
+    pub stamps: (&'a str, &'a [(String, String)]),
+    pub mappings: &'a [Mapping],
+}
+
 fn text(cell: Option<String>, column: &str) -> Result<String> {
     cell.ok_or_else(|| Error::Storage(format!("{column} is NULL")))
 }
@@ -121,8 +145,12 @@ impl Storage {
     /// Stores VRS objects that have no table of their own, as `(id, JSON)`; an id already
     /// stored keeps its object (ids are digests of the content).
     pub fn put_objects(&self, objects: &[(String, String)]) -> Result<()> {
+        self.run(&self.objects_statement(objects)?)
+    }
+
+    fn objects_statement(&self, objects: &[(String, String)]) -> Result<Vec<Statement>> {
         if objects.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         let rows: Vec<[&str; 2]> = objects.iter().map(|(id, json)| [&**id, &**json]).collect();
         let (param, item) = json_rows(&*self.store, &rows)?;
@@ -135,7 +163,38 @@ impl Storage {
             d.to_json,
             d.json_rows
         );
-        self.store.execute(&[(&sql, &[&param])]).map(drop)
+        Ok(vec![Statement::new(sql, vec![param])])
+    }
+
+    /// Runs `statements` in one transaction (none: no transaction).
+    fn run(&self, statements: &[Statement]) -> Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let params: Vec<Vec<&str>> = (statements.iter())
+            .map(|s| s.params.iter().map(String::as_str).collect())
+            .collect();
+        let list: Vec<(&str, &[&str])> = (statements.iter().zip(&params))
+            .map(|(s, p)| (s.sql.as_str(), p.as_slice()))
+            .collect();
+        self.store.execute(&list).map(drop)
+    }
+
+    /// Stores what one registration request brings (AnyVar's `PUT /variation(s)`): the
+    /// alleles over a writer connection while the rest is written beside it in one
+    /// transaction, so the database does both at once and the request waits for the slower.
+    pub fn register(&self, registration: &Registration<'_>) -> Result<()> {
+        let (annotation_type, stamps) = registration.stamps;
+        let mut rest = self.objects_statement(registration.objects)?;
+        rest.extend(self.stamps_statement(annotation_type, stamps)?);
+        rest.extend(self.mappings_statement(registration.mappings)?);
+        std::thread::scope(|scope| {
+            let beside = scope.spawn(|| self.run(&rest));
+            let alleles = self.put(registration.alleles);
+            let rest = (beside.join())
+                .unwrap_or_else(|_| Err(Error::Storage("a storage thread panicked".into())));
+            alleles.and(rest)
+        })
     }
 
     /// Whether `id` names a stored object (of any kind).
@@ -191,13 +250,21 @@ impl Storage {
         annotation_type: &str,
         annotations: &[(String, String)],
     ) -> Result<()> {
+        self.run(&self.stamps_statement(annotation_type, annotations)?)
+    }
+
+    fn stamps_statement(
+        &self,
+        annotation_type: &str,
+        annotations: &[(String, String)],
+    ) -> Result<Vec<Statement>> {
         let mut rows: Vec<[&str; 2]> = (annotations.iter())
             .map(|(id, value)| [&**id, &**value])
             .collect();
         rows.sort_unstable_by_key(|r| r[0]);
         rows.dedup_by_key(|r| r[0]); // one per object, in one statement too
         if rows.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         let (param, item) = json_rows(&*self.store, &rows)?;
         let d = self.store.dialect();
@@ -211,9 +278,10 @@ impl Storage {
             to_json = d.to_json,
             rows = d.json_rows
         );
-        self.store
-            .execute(&[(&sql, &[&param, annotation_type])])
-            .map(drop)
+        Ok(vec![Statement::new(
+            sql,
+            vec![param, annotation_type.into()],
+        )])
     }
 
     /// The annotations of `object_id`, of one type or all, in the order they were added.
@@ -261,8 +329,12 @@ impl Storage {
 
     /// Stores mappings; one already stored is kept once.
     pub fn add_mappings(&self, mappings: &[Mapping]) -> Result<()> {
+        self.run(&self.mappings_statement(mappings)?)
+    }
+
+    fn mappings_statement(&self, mappings: &[Mapping]) -> Result<Vec<Statement>> {
         if mappings.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         let rows: Vec<[&str; 3]> = mappings
             .iter()
@@ -279,7 +351,7 @@ impl Storage {
             d.to_mapping_type,
             d.json_rows
         );
-        self.store.execute(&[(&sql, &[&param])]).map(drop)
+        Ok(vec![Statement::new(sql, vec![param])])
     }
 
     /// The mappings with `object_id` as their source (or, with `as_source` false, as their
@@ -481,6 +553,43 @@ pub(crate) mod tests {
         storage.wipe().unwrap();
         assert!(storage.get_object(&b).unwrap().is_none());
         assert_eq!(storage.get_catvar(ca, "clingen:CA1").unwrap(), None);
+
+        exercise_register(storage, &alleles);
+    }
+
+    /// A registration request's alleles, objects, stamps and mappings, stored together.
+    fn exercise_register(storage: &Storage, alleles: &[Allele]) {
+        let (a, b, c) = (alleles[0].id(), alleles[1].id(), alleles[2].id());
+        storage
+            .add_annotations_if_missing("created", &[(a.clone(), r#""before""#.into())])
+            .unwrap();
+        let cn = r#"{"id":"ga4gh:CN.y","type":"CopyNumberChange"}"#;
+        let objects = [("ga4gh:CN.y".to_string(), cn.to_string())];
+        let stamps: Vec<(String, String)> = [&a, &b, &c, &"ga4gh:CN.y".to_string()]
+            .iter()
+            .map(|id| (id.to_string(), r#""now""#.to_string()))
+            .collect();
+        let mappings = [Mapping {
+            source_id: b.clone(),
+            dest_id: c.clone(),
+            mapping_type: MappingType::Liftover,
+        }];
+        let registration = Registration {
+            alleles: &alleles[..3],
+            objects: &objects,
+            stamps: ("created", &stamps),
+            mappings: &mappings,
+        };
+        storage.register(&registration).unwrap();
+        storage.register(&registration).unwrap(); // again: nothing doubles
+        for id in [&a, &b, &c, &"ga4gh:CN.y".to_string()] {
+            assert!(storage.get_object(id).unwrap().is_some(), "{id} stored");
+            assert_eq!(storage.annotations(id, Some("created")).unwrap().len(), 1);
+        }
+        let kept = storage.annotations(&a, Some("created")).unwrap();
+        assert_eq!(kept[0].value, r#""before""#, "an existing stamp stays");
+        assert_eq!(storage.mappings(&b, None, true).unwrap(), mappings.to_vec());
+        storage.wipe().unwrap();
     }
 
     #[test]
