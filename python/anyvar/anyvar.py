@@ -21,11 +21,11 @@ _logger = logging.getLogger(__name__)
 def create_storage(uri: str | None = None) -> Storage:
     """Storage for ``uri`` (default ``ANYVAR_STORAGE_URI``): ``postgresql://…``,
     ``sqlite:///path``, or the empty string for none."""
-    from anyvar.config import Settings
+    from anyvar.config import get_settings
     from anyvar.storage.core import CoreObjectStore, NoObjectStore
 
     if uri is None:
-        uri = Settings().storage_uri
+        uri = get_settings().storage_uri
     if uri == "":
         return NoObjectStore()
     scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""

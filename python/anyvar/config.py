@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from anyvar.exceptions import SettingsError
 
 
 def available_cores() -> int:
@@ -172,4 +175,37 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process, each parsed and range-checked once; SettingsError names
+    every bad one."""
+    return load_settings()
+
+
+def load_settings() -> Settings:
+    """Settings read now (not cached); SettingsError names every bad one."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise SettingsError(
+            [
+                f"{'.'.join(map(str, err['loc']))}={err['input']!r}: {err['msg']}"
+                for err in e.errors()
+            ]
+        ) from None
+
+
+CANNOT_START = 3
+"""Exit status of the API, the worker and ``anyvar serve`` when they cannot start: restarting
+cannot help (gunicorn stops instead of restarting workers)."""
+
+
+def say_cannot_start(e: BaseException) -> None:
+    """``AnyVar cannot start: …``, one line per problem, on stderr."""
+    for problem in getattr(e, "problems", None) or [str(e)]:
+        print(f"AnyVar cannot start: {problem}", file=sys.stderr, flush=True)
+
+
+def cannot_start(e: BaseException) -> NoReturn:
+    """What the API and the worker do when they cannot start: say why, no traceback, exit
+    ``CANNOT_START``. ``os._exit``: raising from an import or a lifespan prints a traceback."""
+    say_cannot_start(e)
+    os._exit(CANNOT_START)

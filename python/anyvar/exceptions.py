@@ -32,6 +32,15 @@ class TranslationError(AnyVarError, ValueError):
     """A variation definition (gnomAD, SPDI, HGVS, VRS JSON) cannot be turned into an Allele."""
 
 
+class SettingsError(AnyVarError, ValueError):
+    """A setting (an environment variable or ``.env`` entry) has a value anyvar cannot use.
+    ``problems`` holds one line per bad setting, naming it, its value and what is allowed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 class StorageError(AnyVarError, OSError):
     """The registry's database cannot be reached or refused an operation."""
 

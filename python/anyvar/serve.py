@@ -23,12 +23,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anyvar.config import Settings, available_cores
+from anyvar.config import CANNOT_START, Settings, available_cores, load_settings, say_cannot_start
+from anyvar.exceptions import SettingsError
 
 CELERY_APP = "anyvar.queueing.celery_worker:celery_app"
 API_APP = "anyvar.restapi.main:app"
-CANNOT_START = 3
-"""Exit status of the API when it cannot start (restapi/main.py): restarting cannot help."""
 DEMO_RECORDS = 2000
 API_RETRIES = 3
 """Restarts of an API that dies before answering, before giving up."""
@@ -324,7 +323,7 @@ class Supervisor:
 
     def run(self) -> int:
         args = self.args
-        settings = Settings()
+        settings = load_settings()
         try:
             import celery  # noqa: F401
         except ImportError:
@@ -498,6 +497,9 @@ def serve(args) -> int:
     except ServeError as e:
         print(f"anyvar serve: error: {e}", file=sys.stderr, flush=True)
         return 1
+    except SettingsError as e:  # found before anything was started
+        say_cannot_start(e)
+        return CANNOT_START
     finally:
         supervisor.shutdown(args.stop_timeout)
         for s, handler in previous.items():

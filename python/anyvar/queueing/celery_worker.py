@@ -22,15 +22,18 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel
 
 from anyvar import _core, metrics
-from anyvar.config import available_cores, get_settings
-from anyvar.exceptions import AnyVarError, StorageError, VcfFormatError
+from anyvar.config import available_cores, cannot_start, get_settings
+from anyvar.exceptions import AnyVarError, SettingsError, StorageError, VcfFormatError
 from anyvar.queueing import valid_run_id, workdir
 from anyvar.queueing.runs import RunStore
 from anyvar.registry import Registry, register_variations
 from anyvar.restapi.schema import VariationRequest
 
 log = logging.getLogger(__name__)
-settings = get_settings()
+try:
+    settings = get_settings()
+except SettingsError as e:  # at import: `celery -A …celery_worker:celery_app worker`
+    cannot_start(e)
 
 celery_app = Celery(
     "anyvar", broker=settings.celery_broker_url, backend=settings.celery_backend_url

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -13,8 +11,8 @@ from fastapi import FastAPI
 
 from anyvar import __version__, metrics
 from anyvar import anyvar as anyvar_library
-from anyvar.config import Settings, get_settings
-from anyvar.exceptions import AnyVarError
+from anyvar.config import Settings, cannot_start, get_settings
+from anyvar.exceptions import AnyVarError, SettingsError
 from anyvar.registry import Registry
 from anyvar.restapi import auth, errors, runs
 from anyvar.restapi.routers import catvars, objects, page, service_info, variations, vcf
@@ -77,9 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.metrics.count_sync_runs(app.state.registry)
         except (AnyVarError, OSError, ValueError, RedisError) as e:
             # One clear line and a failed start, not a traceback now or on the first request.
-            # Exit status 3 is also what makes gunicorn stop instead of restarting workers.
-            print(f"AnyVar cannot start: {e}", file=sys.stderr, flush=True)
-            os._exit(3)
+            cannot_start(e)
         storage = app.state.registry.storage
         log.info(
             "AnyVar %s ready: sequences %s, storage %s",
@@ -93,7 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or get_settings()
     app = FastAPI(
         title="AnyVar",
         version=__version__,
@@ -119,4 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def _app() -> FastAPI:
+    """The app ``uvicorn anyvar.restapi.main:app`` serves, configured from the environment."""
+    try:
+        return create_app()
+    except SettingsError as e:
+        cannot_start(e)
+
+
+app = _app()
