@@ -114,6 +114,24 @@ class Settings(BaseSettings):
     """The longest VCF line read (bytes, decompressed): a longer one is bad input (400), found
     before more of it than this is held in memory."""
     max_header_bytes: int = Field(default=64 << 20, gt=0, alias="ANYVAR_MAX_HEADER_BYTES")
+    max_json_body_bytes: int = Field(default=4 << 20, gt=0, alias="ANYVAR_MAX_JSON_BODY_BYTES")
+    """The largest request body that is not a multipart upload (a JSON body): 413 beyond. It
+    also bounds how long FastAPI validates a body on the event loop (about a second for 4 MiB
+    of the shortest definitions)."""
+    max_definitions: int = Field(default=10_000, gt=0, alias="ANYVAR_MAX_DEFINITIONS")
+    """Definitions one ``PUT /variations`` may carry: 422 beyond (AnyVLM sends 1,000)."""
+    max_definition_bytes: int = Field(default=1 << 20, gt=0, alias="ANYVAR_MAX_DEFINITION_BYTES")
+    """The longest definition, and the longest allele sequence given as VRS JSON: 422
+    beyond."""
+    body_read_timeout: float = Field(default=60, gt=0, alias="ANYVAR_BODY_READ_TIMEOUT")
+    """Seconds a request body may pause, and after which it must have arrived at
+    ANYVAR_MIN_BODY_BYTES_PER_SECOND on average: 408 otherwise."""
+    min_body_bytes_per_second: int = Field(
+        default=1024, ge=0, alias="ANYVAR_MIN_BODY_BYTES_PER_SECOND"
+    )
+    max_uploads_in_flight: int = Field(default=64, gt=0, alias="ANYVAR_MAX_UPLOADS_IN_FLIGHT")
+    """Multipart uploads (``PUT /vcf``, ``PUT /annotated_vcf``) received at once: 503 with
+    ``Retry-After`` beyond."""
     vrs_python_output: Literal["2.3", "2.2"] = Field(
         default="2.3", alias="ANYVAR_VRS_PYTHON_OUTPUT"
     )

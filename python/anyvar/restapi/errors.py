@@ -82,6 +82,16 @@ class ApiError(Exception):
         self.status, self.error, self.error_code, self.why = status, error, error_code, why
 
 
+class LimitExceeded(StarletteHTTPException):
+    """A request over one of the limits of ``limits.py``; ``error_code`` says which. An
+    HTTPException so that FastAPI passes it on from its body parsing (other errors there
+    become a 400 saying only that the body could not be parsed)."""
+
+    def __init__(self, status: int, detail: str, error_code: str) -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.error_code = error_code
+
+
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
 
@@ -91,6 +101,8 @@ def install(app: FastAPI) -> None:
         if isinstance(e.__cause__, OSError) and e.__cause__.errno == errno.ENOSPC:
             # The upload did not fit while it was received (spooled to TMPDIR).
             return await _os(request, e.__cause__)
+        if isinstance(e, LimitExceeded):  # ours, not a body AnyVar defines
+            return error_response(e.status_code, e.detail, e.error_code)
         # AnyVar's answers (its routes' HTTPException, an unknown route, a wrong method):
         # FastAPI's ``detail`` body alone.
         response = detail_response(

@@ -14,7 +14,7 @@ from anyvar import anyvar as anyvar_library
 from anyvar.config import Settings, cannot_start, get_settings
 from anyvar.exceptions import AnyVarError, SettingsError
 from anyvar.registry import Registry
-from anyvar.restapi import auth, errors, runs
+from anyvar.restapi import auth, errors, limits, runs
 from anyvar.restapi.routers import catvars, objects, page, service_info, variations, vcf
 from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.schema import ServiceInfo
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(limits.RequestLimits, settings=settings)  # inside metrics: counted
     metrics.install(app)
     # Bearer tokens (ANYVAR_AUTH_TOKEN_LIST) and JWTs (ANYVAR_AUTH_ISSUER_URL): auth.py.
     auth.install(app, settings, OPEN_PATHS, OPEN_PREFIXES)

@@ -14,8 +14,9 @@ from anyvar import _core
 from anyvar.exceptions import TranslationError
 from anyvar.registry import COPY_NUMBER_TYPES, Registry, register_variations, translate
 from anyvar.restapi import runs
-from anyvar.restapi.deps import RegistryDep
+from anyvar.restapi.deps import RegistryDep, SettingsDep
 from anyvar.restapi.errors import detail_response
+from anyvar.restapi.limits import check_definitions
 from anyvar.restapi.schema import VariationRequest
 from anyvar.translate.base import anyvar_message
 
@@ -55,9 +56,11 @@ def not_found(object_id: str) -> JSONResponse:
 @router.put("/variation", operation_id="register_variation", response_model=dict)
 async def register_variation(
     registry: RegistryDep,
+    settings: SettingsDep,
     request: Annotated[VariationRequest, Body(examples=[VARIATION_EXAMPLE_PAYLOAD])],
 ) -> Response:
     """Translate a gnomAD-style, SPDI or genomic HGVS definition and register the Allele."""
+    check_definitions(settings, [request.definition], many=False)
     answers = await run_in_threadpool(register_variations, registry, [request])
     return Response(answers[0], media_type="application/json")
 
@@ -66,12 +69,14 @@ async def register_variation(
 async def register_variations_route(
     request: Request,
     registry: RegistryDep,
+    settings: SettingsDep,
     requests: Annotated[list[VariationRequest], Body()],
     run_async: bool = False,
     run_id: str | None = None,
 ) -> Response:
     """Register many definitions in one bulk write; the answers come in input order. With
     ``run_async`` they are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
+    check_definitions(settings, [r.definition for r in requests], many=True)
     if run_async:
         return await runs.submit(
             request,
@@ -96,10 +101,19 @@ async def register_variations_route(
 @router.put("/vrs_variation", operation_id="register_vrs_variation")
 async def register_vrs_variation(
     registry: RegistryDep,
+    settings: SettingsDep,
     variation: Annotated[dict[str, Any], Body(examples=[PUT_VRS_VARIATION_EXAMPLE_PAYLOAD])],
 ) -> dict:
     """Register a VRS Allele, CopyNumberCount or CopyNumberChange given as JSON; its
     identifiers are computed here."""
+    state = variation.get("state")
+    sequence = state.get("sequence") if isinstance(state, dict) else None
+    if isinstance(sequence, str) and len(sequence) > settings.max_definition_bytes:
+        raise HTTPException(
+            status_code=422,
+            detail="state.sequence is longer than ANYVAR_MAX_DEFINITION_BYTES "
+            f"({settings.max_definition_bytes:,})",
+        )
     try:
         if variation.get("type") in COPY_NUMBER_TYPES:
             parsed = _core.CopyNumber.from_json(json.dumps(variation))
@@ -117,9 +131,12 @@ async def register_vrs_variation(
 
 
 @router.post("/variation", operation_id="get_variation", response_model=None)
-async def find_variation(registry: RegistryDep, request: VariationRequest) -> dict | JSONResponse:
+async def find_variation(
+    registry: RegistryDep, settings: SettingsDep, request: VariationRequest
+) -> dict | JSONResponse:
     """Translate a definition and return the registered Allele, without registering it: 422
     with AnyVar's text when it does not translate, 404 when it is not registered."""
+    check_definitions(settings, [request.definition], many=False)
     try:
         variation = await run_in_threadpool(translate, registry.source, request)
     except TranslationError as e:
