@@ -199,7 +199,7 @@ class RunCollector(Collector):
             ),
             "stored": CounterMetricFamily(
                 "anyvar_alleles_stored",
-                "Alleles registered (written to the registry, new or already there)",
+                "Alleles registered that were new to the database (rows inserted)",
                 labels=["kind", "mode"],
             ),
         }

@@ -165,7 +165,9 @@ class Registry:
             conflicts=str(conflicts) if conflicts else None,
         )
 
-    def register(self, variations: list[_core.Allele | _core.CopyNumber]) -> dict[str, str]:
+    def register(
+        self, variations: list[_core.Allele | _core.CopyNumber]
+    ) -> tuple[int, dict[str, str]]:
         """Registers variations as AnyVar's ``PUT /variation(s)`` does, in one call into the
         core: alleles in their tables, other variations as VRS objects, each stamped with
         AnyVar's ``creation_timestamp`` annotation unless it has one, and (with liftover on)
@@ -177,14 +179,14 @@ class Registry:
         lifted, failed = self._lift_over(variations)
         stored = variations + [b for _, b in lifted]
         now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())
-        self.storage.register(
+        new = self.storage.register(
             [v for v in stored if isinstance(v, _core.Allele)],
             [(v.id, v.json()) for v in stored if not isinstance(v, _core.Allele)],
             CREATION_TIMESTAMP,
             [(v.id, now) for v in variations],
             [m for a, b in lifted for m in ((a.id, b.id, LIFTOVER), (b.id, a.id, LIFTOVER))],
         )
-        return failed
+        return new, failed
 
     def _lift_over(
         self, variations: list[_core.Allele | _core.CopyNumber]
@@ -295,16 +297,20 @@ def translate_all(
     return found
 
 
-def register_variations(registry: Registry, requests: list[VariationRequest]) -> list[str]:
+def register_variations(
+    registry: Registry, requests: list[VariationRequest]
+) -> tuple[list[str], dict[str, int]]:
     """AnyVar's ``PUT /variation(s)``: each definition translated, every variation registered
     in one bulk write; the answers in input order, each as JSON text, with AnyVar's texts in
-    ``messages`` for those that fail (AnyVar leaves out ``object`` and ``object_id`` then)."""
+    ``messages`` for those that fail (AnyVar leaves out ``object`` and ``object_id`` then).
+    Also the figures of the batch for the metrics: ``records`` (definitions), ``alleles``
+    (variations found) and ``stored`` (alleles new to the database)."""
     found = translate_all(registry.source, requests)
     variations = [v for v in found if not isinstance(v, TranslationError)]
     failed = len(found) - len(variations)
     if failed:
         log.info("%d of %d definitions not translated", failed, len(found))
-    not_lifted = registry.register(variations)
+    new, not_lifted = registry.register(variations)
     answers = []
     for request, variation in zip(requests, found, strict=True):
         given = request.model_dump_json(exclude_none=True)
@@ -320,4 +326,4 @@ def register_variations(registry: Registry, requests: list[VariationRequest]) ->
             f'{{"input_variation":{given},"messages":{messages},'
             f'"object":{variation.json()},"object_id":"{variation.id}"}}'
         )
-    return answers
+    return answers, {"records": len(requests), "alleles": len(variations), "stored": new}

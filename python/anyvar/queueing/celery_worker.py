@@ -595,13 +595,19 @@ def register_variations_task(self, **kwargs) -> str | None:
     of answers, in order."""
     request = RegisterVariationsRequest(**kwargs)
 
-    def work(input_path: Path, output: Path, progress: Progress) -> None:
+    def work(input_path: Path, output: Path, progress: Progress) -> dict[str, int]:
         requests = [VariationRequest(**r) for r in json.loads(input_path.read_text())]
         # In batches: one bulk registration each, and progress between them.
-        answers = []
+        answers: list[str] = []
+        summary = {"records": 0, "alleles": 0, "stored": 0}
         for start in range(0, len(requests), VARIATIONS_BATCH):
-            answers += register_variations(registry(), requests[start : start + VARIATIONS_BATCH])
+            batch, figures = register_variations(
+                registry(), requests[start : start + VARIATIONS_BATCH]
+            )
+            answers += batch
+            summary = {k: summary[k] + figures[k] for k in summary}
             progress.records(len(answers))
         output.write_text(f"[{','.join(answers)}]")
+        return summary
 
     return _run(self, "variations", request.input_file_path, work)

@@ -206,7 +206,8 @@ impl Storage {
     }
 
     /// Registers alleles (with their locations and sequence references); duplicates are ignored.
-    fn put(&self, py: Python<'_>, alleles: Vec<Bound<'_, PyAllele>>) -> PyResult<()> {
+    /// Returns how many were new.
+    fn put(&self, py: Python<'_>, alleles: Vec<Bound<'_, PyAllele>>) -> PyResult<u64> {
         let alleles: Vec<Allele> = alleles.iter().map(|a| a.get().inner.clone()).collect();
         py.detach(|| self.inner.put(&alleles)).map_err(to_py)
     }
@@ -263,7 +264,8 @@ impl Storage {
 
     /// Stores a registration request's alleles, other VRS objects (`(id, JSON)`), annotations
     /// of `annotation_type` (`(object_id, JSON value)`, each where the object has none of that
-    /// type) and `(source_id, dest_id, mapping_type)` mappings, written side by side.
+    /// type) and `(source_id, dest_id, mapping_type)` mappings, written side by side. Returns
+    /// how many alleles were new.
     fn register(
         &self,
         py: Python<'_>,
@@ -272,7 +274,7 @@ impl Storage {
         annotation_type: String,
         annotations: Vec<(String, String)>,
         mappings: Vec<(String, String, String)>,
-    ) -> PyResult<()> {
+    ) -> PyResult<u64> {
         let alleles: Vec<Allele> = alleles.iter().map(|a| a.get().inner.clone()).collect();
         let mappings = to_mappings(mappings)?;
         let registration = Registration {
@@ -421,7 +423,7 @@ impl PendingRegistration {
 
 #[pymethods]
 impl PendingRegistration {
-    /// Blocks (without the GIL) until every allele is stored; returns how many were written.
+    /// Blocks (without the GIL) until every allele is stored; returns how many were new.
     fn wait(&self, py: Python<'_>) -> PyResult<u64> {
         let parts = self.parts.lock().map(|mut p| p.take()).unwrap_or(None);
         let Some((sink, loader)) = parts else {

@@ -73,7 +73,7 @@ impl LoadProgress {
 
 impl Loader {
     /// Closes `sink`, loads everything it received and waits until it is committed; returns
-    /// how many alleles were received (duplicates included).
+    /// how many alleles were new to the database (rows inserted).
     pub fn wait(self, sink: LoaderSink) -> Result<u64> {
         drop(sink);
         self.join()
@@ -81,7 +81,7 @@ impl Loader {
 
     /// Closes `sink` without the load phase (the run failed): what was already admitted stays
     /// listed in `allele_bins`, where searches skip entries whose allele is not stored. Returns
-    /// the loader's own error, if it had one.
+    /// the loader's own error, if it had one (else 0: no allele was stored).
     pub fn abandon(self, sink: LoaderSink) -> Result<u64> {
         self.abandoned.store(true, Ordering::SeqCst);
         drop(sink);
@@ -191,7 +191,6 @@ fn run(
     abandoned: &AtomicBool,
     progress: &LoadProgress,
 ) -> Result<u64> {
-    let mut received = 0;
     let gathered = std::thread::scope(|scope| {
         let (to_sort, admissions) = bounded::<Admission>(1);
         let sorting = scope.spawn(move || gather(admissions));
@@ -207,7 +206,6 @@ fn run(
                         Err(_) => break,
                     }
                 }
-                received += batch.len() as u64;
                 let new = admit(&mut writers, &batch)?;
                 if to_sort.send(Admission { batch, new }).is_err() {
                     break; // the sorting thread failed: its error is returned below
@@ -222,10 +220,10 @@ fn run(
         admitting.and(gathered)
     })?;
     if abandoned.load(Ordering::SeqCst) {
-        return Ok(received);
+        return Ok(0);
     }
     progress.rows.store(gathered.rows, Ordering::Relaxed);
-    load(
+    let inserted = load(
         &mut writers,
         gathered.references.iter().map(|a| &**a).collect(),
         gathered.locations.sorted().map_err(spill_error)?,
@@ -234,36 +232,39 @@ fn run(
     )?;
     // Repeats within the run are written once: the count ends where the rows are.
     progress.stored.store(gathered.rows, Ordering::Relaxed);
-    Ok(received)
+    Ok(inserted)
 }
 
 /// Writes sequence references, then locations, then alleles (each in id order; repeats of a
-/// row are skipped), over all `writers` at once; `stored` counts the rows committed.
+/// row are skipped), over all `writers` at once; `stored` counts the rows committed. Returns
+/// how many alleles were new to the database.
 pub(super) fn load(
     writers: &mut [Box<dyn Writer>],
     mut references: Vec<&str>,
     locations: impl Iterator<Item = std::io::Result<LocationRow>>,
     alleles: impl Iterator<Item = std::io::Result<AlleleRow>>,
     stored: Option<&AtomicU64>,
-) -> Result<()> {
+) -> Result<u64> {
     references.sort_unstable();
     references.dedup();
     writers[0].write_references(&references)?;
     in_parallel(writers, locations, stored, |w, rows| {
-        w.write_locations(rows)
+        w.write_locations(rows).map(|()| 0)
     })?;
-    in_parallel(writers, alleles, stored, |w, rows| w.write_alleles(rows))?;
-    writers[0].make_durable()
+    let inserted = in_parallel(writers, alleles, stored, |w, rows| w.write_alleles(rows))?;
+    writers[0].make_durable()?;
+    Ok(inserted)
 }
 
 /// Cuts `rows` into chunks and has the writers write them, each chunk by whichever writer is
-/// free. Returns when every chunk is committed, or with the first error.
+/// free. Returns the sum of what `write` returned once every chunk is committed, or the
+/// first error.
 fn in_parallel<R: Spill + Send>(
     writers: &mut [Box<dyn Writer>],
     rows: impl Iterator<Item = std::io::Result<R>>,
     stored: Option<&AtomicU64>,
-    write: impl Fn(&mut dyn Writer, &[R]) -> Result<()> + Sync,
-) -> Result<()> {
+    write: impl Fn(&mut dyn Writer, &[R]) -> Result<u64> + Sync,
+) -> Result<u64> {
     let failed = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (tx, rx) = bounded::<Vec<R>>(writers.len());
@@ -271,17 +272,21 @@ fn in_parallel<R: Spill + Send>(
             .iter_mut()
             .map(|writer| {
                 let (rx, write, failed) = (rx.clone(), &write, &failed);
-                scope.spawn(move || -> Result<()> {
+                scope.spawn(move || -> Result<u64> {
+                    let mut counted = 0;
                     for chunk in rx {
-                        if let Err(e) = write(&mut **writer, &chunk) {
-                            failed.store(true, Ordering::SeqCst);
-                            return Err(e);
+                        match write(&mut **writer, &chunk) {
+                            Ok(n) => counted += n,
+                            Err(e) => {
+                                failed.store(true, Ordering::SeqCst);
+                                return Err(e);
+                            }
                         }
                         if let Some(stored) = stored {
                             stored.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                         }
                     }
-                    Ok(())
+                    Ok(counted)
                 })
             })
             .collect();
@@ -309,14 +314,15 @@ fn in_parallel<R: Spill + Send>(
             Ok(())
         })();
         drop(tx);
-        let mut result = fed;
+        let mut result = fed.map(|()| 0);
         for worker in workers {
             let outcome = worker
                 .join()
                 .unwrap_or_else(|_| Err(Error::Storage("a storage thread panicked".into())));
-            if result.is_ok() {
-                result = outcome;
-            }
+            result = match (result, outcome) {
+                (Ok(total), Ok(n)) => Ok(total + n),
+                (Ok(_), Err(e)) | (Err(e), _) => Err(e), // the first error wins
+            };
         }
         result
     })

@@ -183,7 +183,8 @@ impl Storage {
     /// Stores what one registration request brings (AnyVar's `PUT /variation(s)`): the
     /// alleles over a writer connection while the rest is written beside it in one
     /// transaction, so the database does both at once and the request waits for the slower.
-    pub fn register(&self, registration: &Registration<'_>) -> Result<()> {
+    /// Returns how many alleles were new to the database.
+    pub fn register(&self, registration: &Registration<'_>) -> Result<u64> {
         let (annotation_type, stamps) = registration.stamps;
         let mut rest = self.objects_statement(registration.objects)?;
         rest.extend(self.stamps_statement(annotation_type, stamps)?);
@@ -193,7 +194,7 @@ impl Storage {
             let alleles = self.put(registration.alleles);
             let rest = (beside.join())
                 .unwrap_or_else(|_| Err(Error::Storage("a storage thread panicked".into())));
-            alleles.and(rest)
+            alleles.and_then(|new| rest.map(|()| new))
         })
     }
 
@@ -580,8 +581,16 @@ pub(crate) mod tests {
             stamps: ("created", &stamps),
             mappings: &mappings,
         };
-        storage.register(&registration).unwrap();
-        storage.register(&registration).unwrap(); // again: nothing doubles
+        assert_eq!(
+            storage.register(&registration).unwrap(),
+            3,
+            "three new alleles"
+        );
+        assert_eq!(
+            storage.register(&registration).unwrap(),
+            0,
+            "none new, nothing doubles"
+        );
         for id in [&a, &b, &c, &"ga4gh:CN.y".to_string()] {
             assert!(storage.get_object(id).unwrap().is_some(), "{id} stored");
             assert_eq!(storage.annotations(id, Some("created")).unwrap().len(), 1);

@@ -276,8 +276,9 @@ pub(crate) trait Writer: Send {
     fn write_references(&mut self, accessions: &[&str]) -> Result<()>;
     /// Rows in id order, distinct, none registered when the run looked them up.
     fn write_locations(&mut self, rows: &[LocationRow]) -> Result<()>;
-    /// Rows in id order, distinct, none registered when the run looked them up.
-    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()>;
+    /// Rows in id order, distinct, none registered when the run looked them up. Returns how
+    /// many were new to the database (a concurrent writer may have stored some meanwhile).
+    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<u64>;
     fn write_bins(&mut self, rows: &[BinRow]) -> Result<()>;
     /// Returns once everything committed to the database so far, by any connection, survives a
     /// crash of the machine (one call ends a registration).
@@ -454,8 +455,8 @@ impl Storage {
         (0..count).map(|_| self.store.writer()).collect()
     }
 
-    /// Registers a few alleles now (the registry endpoints).
-    pub fn put(&self, alleles: &[Allele]) -> Result<()> {
+    /// Registers a few alleles now (the registry endpoints); returns how many were new.
+    pub fn put(&self, alleles: &[Allele]) -> Result<u64> {
         let kept = self.spare.lock().expect("spare writer").take();
         let reused = kept.is_some();
         let mut writer = match kept {
@@ -477,7 +478,7 @@ impl Storage {
         outcome
     }
 
-    fn put_with(writer: &mut Box<dyn Writer>, alleles: &[Allele]) -> Result<()> {
+    fn put_with(writer: &mut Box<dyn Writer>, alleles: &[Allele]) -> Result<u64> {
         let writers = std::slice::from_mut(writer);
         let new = admit(writers, alleles)?;
         let mut locations: Vec<LocationRow> = new
@@ -617,8 +618,6 @@ mod tests {
         let progress = loader.progress();
         sink.put(alleles.clone()).unwrap();
         sink.put(alleles[..2].to_vec()).unwrap();
-        assert_eq!(loader.wait(sink).unwrap(), 8);
-        // Every distinct location and allele was new, and all of them were committed.
         let distinct = |f: fn(&Allele) -> Digest| {
             alleles
                 .iter()
@@ -626,10 +625,13 @@ mod tests {
                 .collect::<std::collections::BTreeSet<_>>()
                 .len() as u64
         };
+        // Each distinct allele is counted once, however often it came.
+        assert_eq!(loader.wait(sink).unwrap(), distinct(|a| a.digest));
+        // Every distinct location and allele was new, and all of them were committed.
         let rows = distinct(|a| a.location_digest) + distinct(|a| a.digest);
         assert_eq!(progress.get(), (rows, rows));
-        storage.put(&alleles[1..3]).unwrap();
-        storage.put(&alleles[5..]).unwrap();
+        assert_eq!(storage.put(&alleles[1..3]).unwrap(), 0, "none new");
+        assert_eq!(storage.put(&alleles[5..]).unwrap(), 0);
 
         let snv = &alleles[0];
         let json = storage.get_object(&snv.id()).unwrap().unwrap();
@@ -679,7 +681,7 @@ mod tests {
             p.sort_by_key(|&i| f(&alleles[i]));
             p
         };
-        loader::load(
+        let inserted = loader::load(
             &mut run,
             vec![&*alleles[0].accession],
             rows(&new.locations, |a| a.location_digest)
@@ -691,6 +693,7 @@ mod tests {
             None,
         )
         .unwrap();
+        assert_eq!(inserted, 0, "the other writer's rows are not counted again");
         let found = storage
             .find_alleles(&alleles[0].accession, 0, 10_000_000, "", 100)
             .unwrap();

@@ -289,13 +289,12 @@ fn index_existing_alleles(tx: &mut Transaction<'_>) -> Result<()> {
     }
 }
 
-/// Runs a `COPY … FROM STDIN` statement with `data`.
-fn copy(tx: &mut Transaction<'_>, statement: &str, data: &[u8]) -> Result<(), postgres::Error> {
+/// Runs a `COPY … FROM STDIN` statement with `data`; returns the rows copied.
+fn copy(tx: &mut Transaction<'_>, statement: &str, data: &[u8]) -> Result<u64, postgres::Error> {
     let mut w = tx.copy_in(statement)?;
     // The driver reports a failed write through `finish`.
     let _ = w.write_all(data);
-    w.finish()?;
-    Ok(())
+    w.finish()
 }
 
 fn copy_bins(tx: &mut Transaction<'_>, rows: &[BinRow]) -> Result<(), postgres::Error> {
@@ -307,7 +306,7 @@ fn copy_bins(tx: &mut Transaction<'_>, rows: &[BinRow]) -> Result<(), postgres::
         data.bytes(&r.alleles);
     }
     let statement = "COPY allele_bins (sequence_reference_id, bin, alleles) FROM STDIN BINARY";
-    copy(tx, statement, &data.finish())
+    copy(tx, statement, &data.finish()).map(drop)
 }
 
 pub struct PostgresWriter {
@@ -353,6 +352,7 @@ impl BinaryRows {
 impl PostgresWriter {
     /// Loads rows that `table` lacked when the run looked them up: one COPY in one transaction,
     /// or, when a concurrent writer stored one of them first, an insert that skips conflicts.
+    /// Returns how many rows were new.
     /// `line` writes a row as COPY text; our values hold no tab, newline or backslash (ids,
     /// accessions, integers, JSON of IUPAC letters).
     fn load<R>(
@@ -361,9 +361,9 @@ impl PostgresWriter {
         columns: &str,
         rows: &[R],
         mut line: impl FnMut(&mut String, &R),
-    ) -> Result<()> {
+    ) -> Result<u64> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut text = String::new();
         for r in rows {
@@ -375,7 +375,7 @@ impl PostgresWriter {
         let context = format!("loading {table}");
         let mut tx = self.client.transaction().map_err(|e| err(&context, e))?;
         match copy_text(&mut tx, &format!("{table} ({columns})")) {
-            Ok(()) => return tx.commit().map_err(|e| err(&context, e)),
+            Ok(copied) => return tx.commit().map(|()| copied).map_err(|e| err(&context, e)),
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => drop(tx),
             Err(e) => return Err(err(&context, e)),
         }
@@ -390,11 +390,16 @@ impl PostgresWriter {
         }
         let mut tx = self.client.transaction().map_err(|e| err(&context, e))?;
         copy_text(&mut tx, &format!("{stage} ({columns})")).map_err(|e| err(&context, e))?;
-        tx.batch_execute(&format!(
-            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"
-        ))
-        .map_err(|e| err(&context, e))?;
-        tx.commit().map_err(|e| err(&context, e))
+        let inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[],
+            )
+            .map_err(|e| err(&context, e))?;
+        tx.commit().map(|()| inserted).map_err(|e| err(&context, e))
     }
 }
 
@@ -445,9 +450,10 @@ impl Writer for PostgresWriter {
             )
             .expect("writing to a String")
         })
+        .map(drop)
     }
 
-    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()> {
+    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<u64> {
         self.load("alleles", "id, location_id, state", rows, |text, r| {
             let (id, location) = (Kind::Allele.id(&r.digest), Kind::Location.id(&r.location));
             write!(text, "{}\t{}\t", id.as_str(), location.as_str()).expect("writing to a String");

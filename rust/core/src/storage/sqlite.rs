@@ -319,17 +319,19 @@ fn insert_sql(table: &str, columns: &str, rows: usize) -> String {
 
 impl SqliteWriter {
     /// Inserts `rows` in one IMMEDIATE transaction (it takes the write lock at once, so it
-    /// waits for other writers instead of failing when it would upgrade a read).
+    /// waits for other writers instead of failing when it would upgrade a read); returns how
+    /// many were new (the others were ignored).
     fn insert<R>(
         &mut self,
         table: &str,
         columns: &str,
         rows: &[R],
         mut bind: impl FnMut(&mut Statement<'_>, usize, &R) -> rusqlite::Result<()>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
+        let mut inserted = 0;
         let context = format!("writing {table}");
         let tx = self
             .conn
@@ -348,17 +350,17 @@ impl SqliteWriter {
                 for (i, row) in group.iter().enumerate() {
                     bind(&mut many, i * width + 1, row).map_err(|e| err(&context, e))?;
                 }
-                many.raw_execute().map_err(|e| err(&context, e))?;
+                inserted += many.raw_execute().map_err(|e| err(&context, e))?;
             }
             for row in groups.remainder() {
                 bind(&mut one, 1, row).map_err(|e| err(&context, e))?;
-                one.raw_execute().map_err(|e| err(&context, e))?;
+                inserted += one.raw_execute().map_err(|e| err(&context, e))?;
             }
         }
         tx.commit().map_err(|e| err(&context, e))?;
         // The channel holds one wake-up: when it is full, a checkpoint is pending already.
         let _ = self.checkpoint.try_send(());
-        Ok(())
+        Ok(inserted as u64)
     }
 }
 
@@ -387,6 +389,7 @@ impl Writer for SqliteWriter {
         self.insert("sequence_references", "id", accessions, |s, i, a| {
             s.raw_bind_parameter(i, *a)
         })
+        .map(drop)
     }
 
     fn write_locations(&mut self, rows: &[LocationRow]) -> Result<()> {
@@ -401,9 +404,10 @@ impl Writer for SqliteWriter {
                 s.raw_bind_parameter(i + 3, r.end as i64)
             },
         )
+        .map(drop)
     }
 
-    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<()> {
+    fn write_alleles(&mut self, rows: &[AlleleRow]) -> Result<u64> {
         // SQLite copies bound text, so one buffer serves every row.
         let mut state = String::new();
         self.insert("alleles", "id,location_id,state", rows, |s, i, r| {
@@ -426,6 +430,7 @@ impl Writer for SqliteWriter {
                 s.raw_bind_parameter(i + 2, r.alleles.as_slice())
             },
         )
+        .map(drop)
     }
 
     /// Commits sit in the WAL file until a checkpoint copies them into the database (and syncs
