@@ -302,9 +302,11 @@ class TestMain:
         assert main.files(run_id)
         r = main.api.client.delete(f"/vcf/{run_id}")
         assert r.status_code == 200, r.text
+        assert r.json()["status"] == "DELETED"
         assert main.files(run_id) == []
-        failure(main.api.client.get(f"/vcf/{run_id}"), 410, "RUN_CANCELLED")
-        # A cancelled run's id is free again.
+        # It reads as gone, not as cancelled: it had finished.
+        failure(main.api.client.get(f"/vcf/{run_id}"), 410, "RESULT_GONE")
+        # A deleted run's id is free again.
         main.api.submit(vectors / "input.vcf", run_id=run_id)
         r, _ = poll_until_done(main.api, run_id)
         assert r.status_code == 200, r.text
@@ -371,7 +373,7 @@ class TestMain:
         assert r.json() == sync.json()
         assert "Required VRS annotations are missing" in failure(r, 400, "MISSING_VRS_ANNOTATIONS")
 
-    def test_variations_async(self, main: Stack):
+    def test_variations_async(self, main: Stack, vectors):
         requests = [
             {"definition": d}
             for d in ("chr1-11-A-G", "1-56-GA-CG", "garbage", "chr2-21-A-G", "chr1-11-A-G")
@@ -385,6 +387,10 @@ class TestMain:
         done, _ = poll_until_done(main.api, run_id, prefix="/variations")
         assert done.status_code == 200, done.text
         assert done.json() == sync.json()
+        # A VCF run is not a variation run: not found there.
+        vcf_run = main.api.submit(vectors / "input.vcf")
+        assert main.api.client.get(f"/variations/{vcf_run}").status_code == 404
+        assert poll_until_done(main.api, vcf_run)[0].status_code == 200
 
         r = main.api.client.put(
             "/variations", params={"run_async": "true", "run_id": "vars-1"}, json=requests

@@ -79,6 +79,9 @@ def make_cases(synthetic: tuple[Path, Path], medium) -> dict[str, Case]:
     return {
         "binary garbage": Case(garbage, 1, r"not a VCF"),
         "empty file": Case(b"", 1, r"empty"),
+        "a UTF-8 byte order mark first": Case(
+            b"\xef\xbb\xbf" + text, 1, r"byte order mark \(bytes EF BB BF\)"
+        ),
         "gzip of a text that is not a VCF": Case(gzip.compress(b"hello\nworld\n"), 1, r"not a VCF"),
         "no #CHROM line": Case(no_chrom.encode(), len(header), r"no #CHROM line"),
         "data before #CHROM": Case(
@@ -137,6 +140,7 @@ def pysam_bgzip(data: bytes) -> bytes:
 CASES = [
     "binary garbage",
     "empty file",
+    "a UTF-8 byte order mark first",
     "gzip of a text that is not a VCF",
     "no #CHROM line",
     "data before #CHROM",

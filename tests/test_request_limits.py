@@ -172,3 +172,11 @@ def test_uploads_past_the_cap_are_503_with_retry_after(server: Server) -> None:
             break
         time.sleep(0.2)
     assert r.status_code != 503, "the slot is freed"
+
+
+def test_an_upload_under_another_field_name_is_told_where_the_vcf_goes(server: Server) -> None:
+    """Starlette's words for a large non-file part alone (``Field exceeded maximum size``)
+    did not say that the VCF was sent under the wrong name."""
+    r = server.client.put("/vcf", files={"file": (None, b"#" * (2 << 20))})
+    assert r.status_code == 400, r.text
+    assert "multipart file field `vcf`" in r.json()["detail"], r.text

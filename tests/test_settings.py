@@ -57,4 +57,3 @@ def test_bad_settings_stop_the_start_with_one_line_each(program, tmp_path, vecto
     for name, (value, allowed) in BAD.items():
         (line,) = [line for line in lines if f"{name}={value!r}" in line]
         assert allowed in line, line
-

@@ -172,10 +172,10 @@ class Registry:
         core: alleles in their tables, other variations as VRS objects, each stamped with
         AnyVar's ``creation_timestamp`` annotation unless it has one, and (with liftover on)
         each lifted to the other assembly and registered there with a ``liftover`` mapping
-        each way. Returns, by variation id, AnyVar's text for each that could not be
-        lifted."""
+        each way. Returns how many alleles were new to the database, and by variation id
+        AnyVar's text for each that could not be lifted."""
         if not variations or self.storage is None:
-            return {}
+            return 0, {}
         lifted, failed = self._lift_over(variations)
         stored = variations + [b for _, b in lifted]
         now = json.dumps(datetime.datetime.now(tz=datetime.UTC).isoformat())

@@ -310,8 +310,8 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
     store, celery = _queueing(request)
     settings: Settings = request.app.state.settings
     run = await run_in_threadpool(store.get, run_id)
-    if run is None:
-        return not_found(run_id)
+    if run is None or (location_prefix == "/variations" and run.get("kind") != "variations"):
+        return not_found(run_id)  # /variations/{id} serves variation runs only
     status = run["status"]
     if status in ("queued", "running", "cancelling"):
         failure = await run_in_threadpool(_celery_failure, celery, run_id)
@@ -354,6 +354,8 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
         return _concatenated(files, media_type, f"{run_id}.{suffix}")
     if status == "cancelled":
         return gone(run_id, "CANCELLED", "Run was cancelled", "RUN_CANCELLED")
+    if run.get("deleted") == "1":
+        return gone(run_id, "DELETED", "The run was deleted: its result is removed", "RESULT_GONE")
     if status == "succeeded":
         return gone(run_id, "SUCCESS", "The run's result is no longer available", "RESULT_GONE")
     error, code = run.get("error") or "Run failed", run.get("error_code") or "RUN_FAILURE"
@@ -424,35 +426,40 @@ def gone(run_id: str, status: str, message: str, code: str) -> JSONResponse:
 
 async def cancel(request: Request, run_id: str) -> JSONResponse:
     """Cancels a run: a queued one never starts, a running one stops at its next progress
-    report, a finished one loses its files. Later polls say it was cancelled (410)."""
+    report (later polls say it was cancelled: 410 ``RUN_CANCELLED``). A finished run is
+    deleted: its files go and later polls say its result is gone (410 ``RESULT_GONE``)."""
     from anyvar.queueing import workdir
 
     check_run_id(run_id)
     store, _ = _queueing(request)
-    found = await run_in_threadpool(
-        store.transition, run_id, "cancelled", ("queued", "succeeded", "failed")
-    )
+    found = await run_in_threadpool(store.transition, run_id, "cancelled", ("queued",))
     if found == "":
         return not_found(run_id)
+    run = await run_in_threadpool(store.get, run_id) or {}
     if found == "running":
         await run_in_threadpool(store.transition, run_id, "cancelling", ("running",))
-        message = "Run is being cancelled"
-    else:
-        run = await run_in_threadpool(store.get, run_id) or {}
+        status, message = "CANCELLED", "Run is being cancelled"
+    elif found == "queued":
         workdir.remove(*workdir.run_files(run))
         await run_in_threadpool(
-            store.update,
-            run_id,
-            phase="done",
-            error="Run was cancelled",
+            store.update, run_id, phase="done", error="Run was cancelled",
             error_code="RUN_CANCELLED",
-        )
+        )  # fmt: skip
         # No Celery revoke: workers would remember the id and discard a later run reusing it;
         # the task itself skips a run that is no longer queued.
-        message = "Run cancelled"
+        status, message = "CANCELLED", "Run cancelled"
+    elif found in ("succeeded", "failed"):
+        workdir.remove(*workdir.run_files(run))
+        # Collected: its id may be used again at once.
+        await run_in_threadpool(store.update, run_id, deleted=1, collected=1)
+        status, message = "DELETED", "Run deleted: its result is removed"
+    else:  # cancelling or cancelled already
+        status, message = "CANCELLED", "Run is being cancelled"
+        if found == "cancelled":
+            message = "Run cancelled"
     return JSONResponse(
         status_code=200,
-        content={"run_id": run_id, "status": "CANCELLED", "status_message": message},
+        content={"run_id": run_id, "status": status, "status_message": message},
     )
 
 

@@ -146,6 +146,11 @@ mod tests {
             (format!("{HEADER}{RECORD}##late\n"), 4, "header line after"),
             ("##fileformat=VCFv4.2\n".to_string(), 2, "no #CHROM line"),
             ("hello\n".to_string(), 1, "not a VCF"),
+            (
+                "\u{feff}##fileformat=VCFv4.2\n".to_string(),
+                1,
+                "byte order mark (bytes EF BB BF)",
+            ),
         ];
         for (text, line, message) in cases {
             match check(&text) {

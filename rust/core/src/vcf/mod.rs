@@ -184,6 +184,14 @@ pub(crate) fn read_header_lines(
             "the input is empty; a VCF starts with a ##fileformat=VCFv4.x line",
         ));
     }
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        // Editors on Windows add one; htslib and vrs-python refuse such a file too.
+        return Err(invalid(
+            1,
+            "not a VCF: it starts with a UTF-8 byte order mark (bytes EF BB BF) before \
+             ##fileformat; save it without the BOM",
+        ));
+    }
     // Checked before reading a whole "line": binary input may have no newline for gigabytes.
     if !b"##fileformat=VCF".starts_with(&head[..head.len().min(16)])
         && !head.starts_with(b"##fileformat=VCF")
