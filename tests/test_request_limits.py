@@ -175,7 +175,7 @@ def test_uploads_past_the_cap_are_503_with_retry_after(server: Server) -> None:
 
 
 def test_an_upload_under_another_field_name_is_told_where_the_vcf_goes(server: Server) -> None:
-    """Starlette's words for a large non-file part alone (``Field exceeded maximum size``)
+    """Starlette's words for a large non-file part alone (``Part exceeded maximum size``)
     did not say that the VCF was sent under the wrong name."""
     r = server.client.put("/vcf", files={"file": (None, b"#" * (2 << 20))})
     assert r.status_code == 400, r.text

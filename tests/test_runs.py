@@ -152,9 +152,9 @@ def test_every_error_answer_is_anyvars_body_or_ours_with_a_code(stack: Stack, ve
     its ``{"error": …}`` of a run id in use), it is AnyVar's key for key and our error code is
     in the ``X-AnyVar-Error-Code`` header; elsewhere our ``{error, error_code}``."""
     client = stack.api.client
-    cancelled = stack.api.submit(vectors / "input.vcf", run_id="errors-cancelled")
-    poll_until_done(stack.api, cancelled)
-    client.delete(f"/vcf/{cancelled}")
+    deleted = stack.api.submit(vectors / "input.vcf", run_id="errors-deleted")
+    poll_until_done(stack.api, deleted)
+    client.delete(f"/vcf/{deleted}")
     stack.api.submit(vectors / "input.vcf", run_id="errors-in-use")
     answers = {
         "unknown route": client.get("/no/such/route"),
@@ -164,7 +164,7 @@ def test_every_error_answer_is_anyvars_body_or_ours_with_a_code(stack: Stack, ve
         "bad VCF, async": stack.api.put_vcf(b"nonsense", run_async=True),
         "unknown run": client.get("/vcf/no-such-run"),
         "cancel unknown run": client.delete("/vcf/no-such-run"),
-        "cancelled run": client.get(f"/vcf/{cancelled}"),
+        "deleted run": client.get(f"/vcf/{deleted}"),
         "unknown object": client.get("/object/ga4gh:VA.nope"),
         "invalid run id": stack.api.put_vcf(vectors / "input.vcf", run_async=True, run_id="a b"),
         "run id in use": stack.api.put_vcf(
@@ -187,7 +187,7 @@ def test_every_error_answer_is_anyvars_body_or_ours_with_a_code(stack: Stack, ve
             code = body["error_code"]
         assert isinstance(code, str) and code, (what, body)
         codes[what] = (r.status_code, code)
-    assert codes["cancelled run"] == (410, "RUN_CANCELLED")
+    assert codes["deleted run"] == (410, "RESULT_GONE")
     assert codes["unknown run"] == codes["cancel unknown run"] == (404, "NOT_FOUND")
     assert codes["unknown object"] == (404, "NOT_FOUND")
     assert codes["run id in use"] == (400, "RUN_ID_IN_USE")

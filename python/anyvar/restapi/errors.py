@@ -104,9 +104,9 @@ def install(app: FastAPI) -> None:
         if isinstance(e, LimitExceeded):  # ours, not a body AnyVar defines
             return error_response(e.status_code, e.detail, e.error_code)
         detail = e.detail
-        if e.status_code == 400 and str(detail).startswith("Field exceeded maximum size"):
-            # Starlette's words for a large part that is not a file: an upload sent under
-            # another name, or without a filename.
+        if e.status_code == 400 and str(detail).startswith(("Field exceeded", "Part exceeded")):
+            # Starlette's words (older, newer) for a large part that is not a file: an
+            # upload sent under another name, or without a filename.
             detail = f"{detail}: the VCF goes in the multipart file field `vcf` (with a filename)"
         # AnyVar's answers (its routes' HTTPException, an unknown route, a wrong method):
         # FastAPI's ``detail`` body alone.
