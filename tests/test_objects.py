@@ -201,6 +201,17 @@ def test_categorical_variants(server: Server, chr1: str) -> None:
     )
     two = {**catvar, "constraints": catvar["constraints"] * 2}
     assert server.client.put("/categorical_variants/canonical_alleles", json=two).status_code == 422
+    # An IRI in place of the defining allele's location (valid Cat-VRS): 422, nothing stored
+    # (it was a 500, found by schemathesis).
+    iri = {"id": "clingen.allele:CA0002", **{k: v for k, v in catvar.items() if k != "id"}}
+    iri["constraints"] = [
+        {"type": "DefiningAlleleConstraint", "allele": {**allele, "location": "https://x/loc/1"}}
+    ]
+    r = server.client.put("/categorical_variants/canonical_alleles", json=iri)
+    assert r.status_code == 422 and "IRI" in r.headers["X-AnyVar-Error-Detail"], r.text
+    assert (
+        server.client.get("/categorical_variants/canonical_alleles/clingen.allele:CA0002")
+    ).status_code == 404
 
 
 def test_bad_definitions_and_positions_are_422_naming_the_field(server: Server, chr1: str) -> None:
