@@ -209,6 +209,9 @@ def test_categorical_variants(server: Server, chr1: str) -> None:
     ]
     r = server.client.put("/categorical_variants/canonical_alleles", json=iri)
     assert r.status_code == 422 and "IRI" in r.headers["X-AnyVar-Error-Detail"], r.text
+    iri["constraints"] = [{"type": "DefiningAlleleConstraint", "allele": "https://x/allele/1"}]
+    r = server.client.put("/categorical_variants/canonical_alleles", json=iri)
+    assert r.status_code == 422 and "IRI" in r.headers["X-AnyVar-Error-Detail"], r.text
     assert (
         server.client.get("/categorical_variants/canonical_alleles/clingen.allele:CA0002")
     ).status_code == 404
@@ -242,3 +245,24 @@ def test_bad_definitions_and_positions_are_422_naming_the_field(server: Server, 
             assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", name]
         r = server.client.get(route, params={"accession": accession, "start": 0, "end": 2**63 - 1})
         assert r.status_code == 200 and r.json()["variations"], r.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 999 + " tail",  # a space where the cut falls
+        "a\x00b\x1bc\x7fd",  # control characters
+        "naïve \udaf7 ünïcode",  # non-ASCII and a lone surrogate
+    ],
+)
+def test_an_error_detail_header_is_always_sendable(text: str) -> None:
+    """``X-AnyVar-Error-Detail`` carries words from the input: h11 (uvicorn's HTTP/1.1) must
+    accept the value, or the whole response is lost (a long 422 detail whose cut fell on a
+    space dropped the connection, found by schemathesis)."""
+    import h11
+
+    from anyvar.restapi.errors import header_text
+
+    value = header_text(text)
+    h11.Response(status_code=422, headers=[("X-AnyVar-Error-Detail", value)])
+    assert 0 < len(value) <= 1000

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 def valid_run_id(run_id: str) -> bool:

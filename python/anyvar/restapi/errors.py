@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -44,9 +45,10 @@ class EchoingJSONResponse(JSONResponse):
 
 
 def header_text(text: str) -> str:
-    """One line of printable ASCII (what a header may carry), at most 1000 characters."""
-    flat = " ".join(text.split())
-    return flat.encode("ascii", "backslashreplace").decode("ascii")[:1000]
+    """One line of printable ASCII (what a header may carry), at most 1000 characters, with
+    no space at either end (h11 refuses to send such a value: the response was lost)."""
+    flat = " ".join(text.split()).encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if " " <= c <= "~" else "?" for c in flat)[:1000].strip()
 
 
 def detail_response(
@@ -92,6 +94,18 @@ class LimitExceeded(StarletteHTTPException):
         self.error_code = error_code
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods the API documents at the request's path: Starlette's 405 names only those
+    of the first route that matched it, though several routes may share a path."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template))
+        if re.fullmatch(pattern, path):
+            methods |= {m.upper() for m in operations}
+    return ", ".join(sorted(methods))
+
+
 HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
 
@@ -115,6 +129,8 @@ def install(app: FastAPI) -> None:
         )
         for k, v in (e.headers or {}).items():
             response.headers[k] = v
+        if e.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(ApiError)

@@ -14,7 +14,7 @@ from anyvar import anyvar as anyvar_library
 from anyvar.config import Settings, cannot_start, get_settings
 from anyvar.exceptions import AnyVarError, SettingsError
 from anyvar.registry import Registry
-from anyvar.restapi import auth, errors, limits, runs
+from anyvar.restapi import auth, errors, limits, openapi, runs
 from anyvar.restapi.routers import catvars, objects, page, service_info, variations, vcf
 from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.schema import ServiceInfo
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catvars.router)
     app.include_router(metrics_router.router)
     page.install(app)  # /docs, /redoc and the web page at /
+    openapi.install(app)  # every status each operation answers, in /openapi.json
     return app
 
 

@@ -18,10 +18,12 @@ from anyvar.mapping.liftover import ReferenceAssembly
 
 
 class ErrorResponse(BaseModel):
-    """Every error: AnyVar's ``error`` and ``error_code``; bad input also names its ``line``."""
+    """Our errors: ``error`` and ``error_code``; bad input also names its ``line``. Where
+    AnyVar's body is ``{"error": …}`` alone (async runs not configured, a run id in use) the
+    code is in the ``X-AnyVar-Error-Code`` header instead."""
 
     error: str
-    error_code: str
+    error_code: str | None = None
     line: int | None = Field(default=None, description="1-based line of a bad VCF")
 
 

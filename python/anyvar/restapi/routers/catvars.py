@@ -35,15 +35,17 @@ def _register(registry: Registry, catvar: CanonicalAllele | ProteinSequenceConse
     allele = catvar.defining_allele
     if registry.storage is None:
         raise HTTPException(status_code=503, detail="No storage is configured")
-    reference = getattr(allele.location, "sequenceReference", None)
+    location = getattr(allele, "location", None)
+    reference = getattr(location, "sequenceReference", None)
     if not getattr(reference, "refgetAccession", None):
-        # An IRI in place of the location or its sequence: nothing to check or store.
+        # An IRI in place of the allele, its location or its sequence: nothing to check or
+        # store.
         return detail_response(
             422,
             INVALID,
             "INVALID_CATEGORICAL_VARIANT",
             "the defining allele needs a SequenceLocation with a SequenceReference, "
-            "not an IRI reference",
+            "not an IRI reference",  # the allele, too, may be one
         )
     if not is_expected_molecule_type(
         allele.location.sequenceReference, EXPECTED_MOLECULE[kind], registry.source

@@ -18,7 +18,8 @@ from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep, SettingsDep
 from anyvar.restapi.errors import detail_response
 from anyvar.restapi.limits import check_definitions
-from anyvar.restapi.schema import VariationRequest
+from anyvar.restapi.openapi import DETAIL
+from anyvar.restapi.schema import RunProgress, RunStatusResponse, VariationRequest, errors
 from anyvar.translate.base import anyvar_message
 
 router = APIRouter(tags=["VRS Objects"])
@@ -45,6 +46,8 @@ PUT_VRS_VARIATION_EXAMPLE_PAYLOAD = {
 }
 
 
+DETAIL_BODY = {"content": {"application/json": {"schema": DETAIL}}}
+
 # Positions are 64-bit in the core and the databases: a larger one is a 422, not an overflow.
 MAX_POSITION = 2**63 - 1
 
@@ -67,7 +70,12 @@ async def register_variation(
     return Response(answers[0], media_type="application/json")
 
 
-@router.put("/variations", operation_id="register_variations", response_model=None)
+@router.put(
+    "/variations",
+    operation_id="register_variations",
+    response_model=None,
+    responses={202: {"model": RunStatusResponse, "description": "With run_async: submitted"}},
+)
 async def register_variations_route(
     request: Request,
     registry: RegistryDep,
@@ -79,6 +87,8 @@ async def register_variations_route(
     """Register many definitions in one bulk write; the answers come in input order. With
     ``run_async`` they are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
     check_definitions(settings, [r.definition for r in requests], many=True)
+    if run_id:
+        runs.check_run_id(run_id)
     if run_async:
         return await runs.submit(
             request,
@@ -147,7 +157,12 @@ async def register_vrs_variation(
     }
 
 
-@router.post("/variation", operation_id="get_variation", response_model=None)
+@router.post(
+    "/variation",
+    operation_id="get_variation",
+    response_model=None,
+    responses={404: {"description": "Not registered", **DETAIL_BODY}},
+)
 async def find_variation(
     registry: RegistryDep, settings: SettingsDep, request: VariationRequest
 ) -> dict | JSONResponse:
@@ -188,7 +203,12 @@ StartQuery = Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-resi
 EndQuery = Annotated[int, Query(ge=0, le=MAX_POSITION, description="inter-residue end")]
 
 
-@router.get("/search", operation_id="searchVariations", tags=["Search"])
+@router.get(
+    "/search",
+    operation_id="searchVariations",
+    tags=["Search"],
+    responses={404: {"description": "Unknown accession", **DETAIL_BODY}},
+)
 async def search(
     registry: RegistryDep,
     accession: AccessionQuery,
@@ -203,7 +223,12 @@ async def search(
 ALLELE_ID = r"^ga4gh:VA\.[A-Za-z0-9_-]{32}$"
 
 
-@router.get("/variations", operation_id="search_variations", tags=["Search"])
+@router.get(
+    "/variations",
+    operation_id="search_variations",
+    tags=["Search"],
+    responses={404: {"description": "Unknown accession", **DETAIL_BODY}},
+)
 async def search_variations(
     registry: RegistryDep,
     accession: AccessionQuery,
@@ -236,7 +261,16 @@ def _resolve_accession(registry: Registry, accession: str) -> str | None:
     return found[0] if found else None
 
 
-@router.get("/variations/{run_id}", operation_id="get_variations_run", response_model=None)
+@router.get(
+    "/variations/{run_id}",
+    operation_id="get_variations_run",
+    response_model=None,
+    responses={
+        200: {"description": "The answers, in input order (as PUT /variations answers)"},
+        202: {"model": RunProgress, "description": "Queued or running; header Retry-After"},
+        **errors(410),
+    },
+)
 async def get_variations_run(request: Request, run_id: str):
     """The answers of an asynchronous ``PUT /variations`` run."""
     return await runs.poll(request, run_id, location_prefix="/variations")

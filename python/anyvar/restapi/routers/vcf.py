@@ -108,6 +108,8 @@ async def annotate_vcf(
 ) -> StreamingResponse:
     """Annotate a VCF (plain, gzip or bgzip) with VRS ids and register every allele; with
     ``run_async`` answer 202 at once and run on a Celery worker (poll ``GET /vcf/{run_id}``)."""
+    if run_id:  # a malformed one is refused even when it would not be used
+        runs.check_run_id(run_id)
     if run_async:
         return await runs.submit(
             request,
@@ -171,6 +173,8 @@ async def ingest_annotated_vcf(
     run_id: str | None = None,
 ) -> StreamingResponse | JSONResponse:
     """Register the alleles of a VCF that already carries VRS annotations."""
+    if run_id:
+        runs.check_run_id(run_id)
     if run_async:
         return await runs.submit(
             request,
@@ -259,7 +263,13 @@ StateQuery = Annotated[
     Query(description="Only runs in this state"),
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Runs per page")]
-PageQuery = Annotated[str | None, Query(description="next_page_token of the previous page")]
+PageQuery = Annotated[
+    str | None,
+    Query(
+        description="next_page_token of the previous page",
+        pattern=r"^[0-9.eE+-]+:[A-Za-z0-9_-]{1,128}$",
+    ),
+]
 
 
 @router.get(
