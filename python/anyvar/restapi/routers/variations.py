@@ -8,7 +8,9 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
@@ -70,22 +72,56 @@ async def register_variation(
     return Response(answers[0], media_type="application/json")
 
 
+VARIATION_REQUESTS = TypeAdapter(list[VariationRequest])
+
+
+def parse_requests(body: bytes) -> list[VariationRequest]:
+    """The body of ``PUT /variations``, read as FastAPI reads a body (the same 422s), but on a
+    worker thread: validating 1,000 definitions on the event loop held up every other request
+    (40 % of the loop's time under load)."""
+    try:
+        items = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = getattr(e, "pos", getattr(e, "start", 0))
+        error = {"type": "json_invalid", "loc": ("body", where), "msg": "JSON decode error",
+                 "input": {}, "ctx": {"error": getattr(e, "msg", str(e))}}  # fmt: skip
+        raise RequestValidationError([error]) from None
+    try:
+        return VARIATION_REQUESTS.validate_python(items)
+    except ValidationError as e:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
 @router.put(
     "/variations",
     operation_id="register_variations",
     response_model=None,
     responses={202: {"model": RunStatusResponse, "description": "With run_async: submitted"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/VariationRequest"},
+                    }
+                }
+            },
+        }
+    },
 )
 async def register_variations_route(
     request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
-    requests: Annotated[list[VariationRequest], Body()],
     run_async: bool = False,
     run_id: str | None = None,
 ) -> Response:
     """Register many definitions in one bulk write; the answers come in input order. With
     ``run_async`` they are registered on a Celery worker (poll ``GET /variations/{run_id}``)."""
+    requests = await run_in_threadpool(parse_requests, await request.body())
     check_definitions(settings, [r.definition for r in requests], many=True)
     if run_id:
         runs.check_run_id(run_id)
