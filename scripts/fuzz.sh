@@ -32,10 +32,13 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The targets write their reference and scratch files under TMPDIR and cannot remove them
+# (libFuzzer ends the process with exit): they go with this directory.
+scratch=$(mktemp -d)
+trap 'rm -rf "$log" "$scratch"' EXIT
 for target in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$target"
-    if ! cargo fuzz run --fuzz-dir fuzz -s none --dev "$target" \
+    if ! TMPDIR=$scratch cargo fuzz run --fuzz-dir fuzz -s none --dev "$target" \
         "fuzz/corpus/$target" "fuzz/seeds/$target" \
         -- -max_total_time="$seconds" -timeout=10 >"$log" 2>&1; then
         tail -n 60 "$log"

@@ -24,7 +24,9 @@ const CONTIGS: [(&str, &str); 3] = [
 
 const FASTA_LINE: usize = 60;
 
-/// Writes the FASTA and its `.fai` index into a directory that lives as long as the process.
+/// Writes the FASTA and its `.fai` index into a directory of their own, left behind when the
+/// process ends: libFuzzer ends it with `exit`, so nothing could remove it then (`fuzz.sh`
+/// runs the targets with a `TMPDIR` it removes).
 fn write_reference() -> PathBuf {
     let dir = tempfile::tempdir().expect("a temporary directory").keep();
     let mut fasta = String::new();
