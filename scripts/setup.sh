@@ -22,6 +22,12 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
+# Runs the fuzz targets (scripts/fuzz.sh), with stable Rust.
+if ! command -v cargo-fuzz >/dev/null; then
+    echo "setup: installing cargo-fuzz" >&2
+    cargo install -q cargo-fuzz --version 0.13.2 --locked
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv" >&2
     python3 -m venv .venv

@@ -18,6 +18,7 @@
 //! (`GRCh38:chr7` <-> `GRCh37:chr7`) answer the same question, so that synthetic references work
 //! too. Failures are [`LiftoverError`]s whose text is AnyVar's.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -175,22 +176,29 @@ impl ChainFile {
     }
 
     /// Reads chain data from `reader`; `path` names it in errors.
-    pub fn from_reader<R: BufRead>(path: &Path, reader: R) -> Result<ChainFile> {
+    pub fn from_reader<R: BufRead>(path: &Path, mut reader: R) -> Result<ChainFile> {
         let bad = |message: String| Error::ChainFile {
             path: path.to_path_buf(),
             message: format!("{} is not a valid chain file: {message}", path.display()),
         };
-        // The crate asserts (panics) when one chromosome is given two sizes: a bad file, which
-        // must not take the process down.
+        // Held whole (a few MB at most) so that it can be read twice: the crate asserts (panics)
+        // when one chromosome is given two sizes, so the sizes are checked first.
+        let mut text = Vec::new();
+        reader
+            .read_to_end(&mut text)
+            .map_err(|e| bad(e.to_string()))?;
+        check_chromosome_sizes(&text).map_err(bad)?;
+        // Still guarded: a panic elsewhere in the crate must not take the process down either
+        // (the fuzz target `chain_file`, whose panic hook aborts, finds any).
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             Builder
-                .try_build_from(chainfile::Reader::new(reader))
+                .try_build_from(chainfile::Reader::new(&text[..]))
                 .map_err(|e| e.to_string())
         }));
         let machine = match built {
             Ok(Ok(machine)) => machine,
             Ok(Err(e)) => return Err(bad(e)),
-            Err(_) => return Err(bad("a chromosome is given two different sizes".into())),
+            Err(_) => return Err(bad("the chain file reader failed".into())),
         };
         Ok(ChainFile {
             path: path.to_path_buf(),
@@ -265,6 +273,37 @@ impl ChainFile {
             _ => Err(LiftoverError::AmbiguousCoordinateConversion),
         }
     }
+}
+
+/// Refuses a chain file that gives one chromosome two sizes (on the reference side or on the
+/// query side), which the crate's builder asserts against. Headers are read by the crate's own
+/// line parser, so they are the ones the builder sees; a line it cannot parse is left for the
+/// builder to report.
+fn check_chromosome_sizes(text: &[u8]) -> std::result::Result<(), String> {
+    let mut sizes = [HashMap::new(), HashMap::new()];
+    for line in chainfile::Reader::new(text).lines() {
+        let header = match line {
+            Ok(chainfile::Line::Header(header)) => header,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        let sides = [header.reference_sequence(), header.query_sequence()];
+        for (side, sequence) in sizes.iter_mut().zip(sides) {
+            let (name, size) = (sequence.chromosome_name(), sequence.chromosome_size());
+            match side.get(name) {
+                Some(&known) if known != size => {
+                    return Err(format!(
+                        "chromosome {name} is given two sizes, {known} and {size}"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    side.insert(name.to_string(), size);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The names a chain file from `from` to `from.other()` may have in the chain directory, in the
@@ -667,11 +706,29 @@ chain 500 a 100 + 70 90 b 120 - 0 20 2
         assert!(e.contains("expected 13 fields, found 2 fields"), "{e}");
         let sizes = "chain 1 a 100 + 0 10 b 100 + 0 10 1\n10\n\nchain 1 a 90 + 20 30 b 100 + 20 30 2\n10\n\n";
         std::fs::write(&bad, sizes).unwrap();
-        assert!(ChainFile::open(&bad).is_err());
+        // Refused before the crate's builder, which would assert (found by the fuzz target).
+        let e = ChainFile::open(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("chromosome a is given two sizes, 100 and 90"),
+            "{e}"
+        );
         let e = ChainFile::open(&dir.path().join("none.chain"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("none.chain"), "{e}");
+    }
+
+    #[test]
+    fn two_sizes_of_one_query_chromosome_are_an_error_not_a_panic() {
+        // Found by the fuzz target chain_file: the crate's builder asserted.
+        let text = CHAIN.replacen("b 120", "b 102", 1);
+        let e = ChainFile::from_reader(Path::new("t.chain"), text.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("chromosome b is given two sizes, 102 and 120"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -270,7 +270,7 @@ fn hgvs(annotator: &mut Annotator, ac: &str, rest: &str) -> Result<Translation> 
         );
     }
     if let Some(seq) = edit.strip_prefix("ins") {
-        if seq.is_empty() || !is_bases(seq) || last != first + 1 {
+        if seq.is_empty() || !is_bases(seq) || first.checked_add(1) != Some(last) {
             return bad("ins needs two adjacent positions and a sequence");
         }
         // Between `first` and `first + 1` (1-based): the interbase point `first`.
@@ -412,6 +412,28 @@ mod tests {
         assert!(id("chrX-11-A-G").is_err());
         assert!(id("nonsense").is_err());
         assert!(id("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW:g.11A>").is_err());
+    }
+
+    #[test]
+    fn positions_near_the_largest_number_are_refused_not_wrapped() {
+        // Found by the fuzz target definitions: `start + length` overflowed (a panic in debug
+        // builds, an end wrapped round to a small number in release builds).
+        let source = source();
+        let options = grch38();
+        let mut a = Annotator::new(&source, &options);
+        let (acc, max) = ("SQ.U0rnxpQco7fZw08fw2trON1CpFXgQpuW", u64::MAX);
+        for definition in [
+            format!("chr1-{max}-AA-G"),
+            format!("{acc}:{max}:AA:G"),
+            format!("{acc}:{max}:2:G"),
+        ] {
+            let e = translate(&mut a, &definition).unwrap().unwrap_err();
+            assert!(e.contains("runs past the end"), "{definition}: {e}");
+        }
+        let e = translate(&mut a, &format!("{acc}:g.{max}_{max}insA"))
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("two adjacent positions"), "{e}");
     }
 
     #[test]

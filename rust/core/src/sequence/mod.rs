@@ -42,6 +42,11 @@ pub(crate) enum Store {
 /// A lookup's answer, cached: unknown names are remembered too.
 type Resolved = Option<Arc<Contig>>;
 
+/// A service resolves whatever names its clients send (`PUT /variations`), so the cache of
+/// answers starts over at this size instead of growing by every unknown name (found by the
+/// definitions fuzz target, whose memory grew without bound).
+const RESOLVED_ENTRIES: usize = 100_000;
+
 enum Kind {
     SeqRepo(Box<seqrepo::SeqRepo>),
     SeqRepoHttp(Arc<http::SeqRepoHttp>),
@@ -178,10 +183,11 @@ impl SequenceSource {
             Kind::SeqRepoHttp(service) => service.resolve(namespace, alias)?,
             Kind::Fasta(fasta) => fasta.resolve(namespace, alias),
         };
-        self.resolved
-            .lock()
-            .expect("resolve cache")
-            .insert(key, found.clone());
+        let mut resolved = self.resolved.lock().expect("resolve cache");
+        if resolved.len() >= RESOLVED_ENTRIES {
+            resolved.clear();
+        }
+        resolved.insert(key, found.clone());
         Ok(found)
     }
 
@@ -215,6 +221,22 @@ impl SequenceSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_names_do_not_grow_the_cache_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let fasta = dir.path().join("ref.fa");
+        std::fs::write(&fasta, ">chr1\nACGT\n").unwrap();
+        std::fs::write(dir.path().join("ref.fa.fai"), "chr1\t4\t6\t4\t5\n").unwrap();
+        let source =
+            SequenceSource::open(&format!("fasta+file://{}", fasta.display()), None).unwrap();
+        for i in 0..RESOLVED_ENTRIES + 10 {
+            let name = format!("NC_{i}.1");
+            assert!(source.resolve("refseq", &name).unwrap().is_none());
+        }
+        assert!(source.resolved.lock().unwrap().len() <= RESOLVED_ENTRIES);
+        assert!(source.resolve("GRCh38", "chr1").unwrap().is_some());
+    }
 
     #[test]
     fn uri_forms() {

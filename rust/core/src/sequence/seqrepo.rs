@@ -160,10 +160,14 @@ impl SeqRepo {
                 }))
             }
         };
-        self.contigs
-            .lock()
-            .expect("contigs")
-            .insert(seq_id.to_string(), contig.clone());
+        // Only the sequences it has: a client may name any number of `SQ.` digests it does not
+        // have, and those misses are remembered, within a bound, by `SequenceSource::resolve`.
+        if contig.is_some() {
+            self.contigs
+                .lock()
+                .expect("contigs")
+                .insert(seq_id.to_string(), contig.clone());
+        }
         Ok(contig)
     }
 

@@ -428,6 +428,28 @@ fn annotate_chunk(
     Ok(out)
 }
 
+/// A whole VCF held in memory, annotated as [`annotate_vcf`] annotates it (the header rewritten,
+/// then every data line in one chunk): the annotated VCF and the alleles a sink would get.
+/// Only for the fuzz targets (`fuzz/`), which need the header and record code without the
+/// files, threads and temporary output around it.
+#[doc(hidden)]
+pub fn annotate_in_memory(
+    annotator: &mut Annotator,
+    vcf: &[u8],
+    options: &AnnotateOptions,
+) -> Result<(Vec<u8>, Vec<Allele>)> {
+    let mut reader = vcf;
+    let (mut out, header_lines) = read_header(&mut reader, options)?;
+    let chunk = Chunk {
+        seq: 0,
+        first_line: header_lines + 1,
+        data: reader.to_vec(),
+    };
+    let done = annotate_chunk(annotator, &chunk, options, true, &AtomicBool::new(false))?;
+    out.extend_from_slice(&done.text);
+    Ok((out, done.alleles))
+}
+
 /// Annotates `input` into `output`. `progress` is called from this thread at most every 200 ms
 /// and once at the end; returning an error cancels the run. On any error the output file is not
 /// left behind.

@@ -275,8 +275,15 @@ impl<'s> Annotator<'s> {
             Checked::Given(r) => r.len() as u64,
             Checked::Length(n) => n,
         };
-        let end = start + ref_len;
         let length = contig.length;
+        // A position near u64::MAX (POS, SPDI and HGVS positions are read as u64) must not wrap
+        // round to a small end (found by the fuzz target definitions).
+        let Some(end) = start.checked_add(ref_len) else {
+            return Ok(Err(format!(
+                "Reference allele runs past the end of {} (length {length}) at position {start}",
+                name()
+            )));
+        };
         let mut view = self.reader.view(contig);
         self.slice.clear();
         if start < length {

@@ -1,0 +1,83 @@
+//! Ingestion of an annotated VCF (`PUT /annotated_vcf`): the header check, the records and the
+//! six VRS INFO fields they carry. Any bytes, plain or compressed, are ingested or refused with an
+//! `Err`, never a panic; the sink gets every allele counted, and the conflicts CSV has one row
+//! per conflict counted.
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyvar_core::allele::Allele;
+use anyvar_core::vcf::{ingest_annotated_vcf, AlleleSink, Input};
+use anyvar_fuzz::{record_options, source};
+use libfuzzer_sys::fuzz_target;
+
+/// Prepended when the input asks for it, so that most inputs reach the records.
+const HEADER: &[u8] = b"##fileformat=VCFv4.2\n\
+##INFO=<ID=VRS_Allele_IDs,Number=R,Type=String,Description=\"\">\n\
+##INFO=<ID=VRS_Starts,Number=R,Type=Integer,Description=\"\">\n\
+##INFO=<ID=VRS_Ends,Number=R,Type=Integer,Description=\"\">\n\
+##INFO=<ID=VRS_States,Number=R,Type=String,Description=\"\">\n\
+##INFO=<ID=VRS_Lengths,Number=R,Type=Integer,Description=\"\">\n\
+##INFO=<ID=VRS_RepeatSubunitLengths,Number=R,Type=Integer,Description=\"\">\n\
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+
+struct Count(u64);
+
+impl AlleleSink for Count {
+    fn put(&mut self, alleles: Vec<Allele>) -> Result<(), String> {
+        self.0 += alleles.len() as u64;
+        Ok(())
+    }
+}
+
+/// Ingestion reads a file (it detects gzip and BGZF by content); one per process, rewritten by
+/// each execution.
+fn scratch_file() -> &'static PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        dir.join("annotated.vcf")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte chooses the options: bits 1, 2 and 4 the record options (only validation
+    // matters here), 8 the fixed header before the rest, 16 re-annotation with a conflicts CSV.
+    let Some((&bits, body)) = data.split_first() else {
+        return;
+    };
+    let file = if bits & 8 != 0 {
+        [HEADER, body].concat()
+    } else {
+        body.to_vec()
+    };
+    std::fs::write(scratch_file(), file).expect("write the scratch file");
+    let options = record_options(bits);
+    let mut sink = Count(0);
+    let mut csv = Vec::new();
+    let with_conflicts = bits & 16 != 0;
+    let Ok(summary) = ingest_annotated_vcf(
+        source(),
+        &Input::Path(scratch_file().clone()),
+        &options,
+        &mut sink,
+        with_conflicts.then_some(&mut csv as &mut dyn std::io::Write),
+    ) else {
+        return;
+    };
+    assert_eq!(
+        sink.0, summary.alleles,
+        "every allele counted is handed over"
+    );
+    if with_conflicts {
+        let rows = csv.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+        assert_eq!(
+            rows as u64,
+            summary.conflicts + 1,
+            "a CSV header, then a row per conflict"
+        );
+    } else {
+        assert_eq!(summary.conflicts, 0);
+    }
+});
