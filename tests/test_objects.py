@@ -230,6 +230,7 @@ def test_bad_definitions_and_positions_are_422_naming_the_field(server: Server, 
         ("POST", "/variation", bad),
         ("PUT", "/variations", f"[{bad}]"),
         ("PUT", "/variation", '{"definition": "chr1-18-A-G", "copies": false}'),
+        ("PUT", "/variation", '{"definition": "chr1-18-A-G", "copies": 1121644894532154163200}'),
     ]:
         r = server.client.request(method, path, content=body, headers=headers)
         assert r.status_code == 422, (method, path, r.text)

@@ -20,7 +20,11 @@ import pytest
 from service import Server, start_server
 
 SEED = "173637073206233397431553259318045458393"  # fixed: the same cases every run
-EXAMPLES = 5  # per operation and phase: about 12,000 requests in all
+EXAMPLES = 25  # per operation and phase
+# The coverage phase (every boundary and invalid value of every parameter: 4.5 minutes here)
+# is left to a run by hand, `schemathesis run … --checks all` as below with it: CI must stay
+# under 30 minutes. It passed on 2026-12-07: 28,406 cases.
+PHASES = "examples,fuzzing,stateful"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ def test_the_api_answers_as_its_openapi_document_says(server: Server, tmp_path: 
     command = [
         str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--max-examples", str(EXAMPLES), "--seed", SEED, "--no-color",
+        "--max-examples", str(EXAMPLES), "--phases", PHASES, "--seed", SEED, "--no-color",
     ]  # fmt: skip
     done = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False

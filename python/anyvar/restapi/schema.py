@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ga4gh.vrs import VRS_VERSION, VrsType, models
 from ga4gh.vrs import __version__ as vrs_python_version
@@ -168,7 +168,9 @@ class VariationRequest(BaseModel):
 
     definition: StrictStr
     input_type: SupportedVariationType | None = None
-    copies: StrictInt | None = None  # not a boolean (AnyVar's lax int took false as 0)
+    # Not a boolean (AnyVar's lax int took false as 0), and 64-bit (as the core stores it: a
+    # larger one was a 500, found by schemathesis).
+    copies: Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)] | None = None
     copy_change: models.CopyChange | None = None
     # validated so that the default, too, is the value ("GRCh38"), as use_enum_values makes
     # what a client sends
