@@ -8,11 +8,11 @@
 # not win that back). New inputs the runs find stay in fuzz/corpus/ (not committed); an input
 # that fails is written to fuzz/artifacts/TARGET/.
 #
-# Usage: scripts/fuzz.sh [SECONDS per target, default 10] [TARGET...]
+# Usage: scripts/fuzz.sh [SECONDS per target, default 5] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${1:-10}
+seconds=${1:-5}
 shift || true
 if ! command -v cargo-fuzz >/dev/null; then
     echo "fuzz: installing cargo-fuzz" >&2
