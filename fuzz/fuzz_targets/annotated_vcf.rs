@@ -4,12 +4,9 @@
 //! per conflict counted.
 #![no_main]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use anyvar_core::allele::Allele;
 use anyvar_core::vcf::{ingest_annotated_vcf, AlleleSink, Input};
-use anyvar_fuzz::{record_options, source};
+use anyvar_fuzz::{record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 
 /// Prepended when the input asks for it, so that most inputs reach the records.
@@ -29,16 +26,6 @@ impl AlleleSink for Count {
         self.0 += alleles.len() as u64;
         Ok(())
     }
-}
-
-/// Ingestion reads a file (it detects gzip and BGZF by content); one per process, rewritten by
-/// each execution.
-fn scratch_file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary directory").keep();
-        dir.join("annotated.vcf")
-    })
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -5,15 +5,12 @@
 //! exactly the alleles the annotator computed, with no conflict when re-annotated.
 #![no_main]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use anyvar_core::allele::Allele;
 use anyvar_core::vcf::{
     annotate_in_memory, ingest_annotated_vcf, AlleleSink, AnnotateOptions, Annotator, Compression,
     Input, MissingString,
 };
-use anyvar_fuzz::{record_options, source};
+use anyvar_fuzz::{record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 
 /// Prepended when the input asks for it, so that most inputs reach the records.
@@ -44,15 +41,6 @@ fn data_lines(vcf: &[u8]) -> Vec<&[u8]> {
         })
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .collect()
-}
-
-/// A file for the ingest round trip, reused by every execution of the process.
-fn scratch_file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary directory").keep();
-        dir.join("annotated.vcf")
-    })
 }
 
 fuzz_target!(|data: &[u8]| {

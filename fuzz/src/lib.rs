@@ -1,5 +1,5 @@
-//! What the fuzz targets share: a tiny FASTA reference written once per process, and the
-//! annotator options a target derives from its input's first byte.
+//! What the fuzz targets share: a tiny FASTA reference written once per process, a scratch
+//! file, and the annotator options a target derives from its input's first byte.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -70,4 +70,14 @@ pub fn record_options(bits: u8) -> RecordOptions {
         vrs_attributes: bits & 2 != 0,
         require_validation: bits & 4 != 0,
     }
+}
+
+/// A file for the targets that must hand ingestion a path (it detects gzip and BGZF by
+/// content): one per process, rewritten by each execution.
+pub fn scratch_file() -> &'static PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        dir.join("annotated.vcf")
+    })
 }
