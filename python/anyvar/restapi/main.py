@@ -14,7 +14,7 @@ from anyvar import anyvar as anyvar_library
 from anyvar.config import Settings, cannot_start, get_settings
 from anyvar.exceptions import AnyVarError, SettingsError
 from anyvar.registry import Registry
-from anyvar.restapi import auth, errors, limits, openapi, runs
+from anyvar.restapi import auth, errors, latency, limits, openapi, runs
 from anyvar.restapi.routers import catvars, objects, page, service_info, variations, vcf
 from anyvar.restapi.routers import metrics as metrics_router
 from anyvar.restapi.schema import ServiceInfo
@@ -83,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.seqrepo_dataproxy_uri,
             "none" if storage is None else settings.storage_uri.split("@")[-1],
         )
+        latency.install(app)
         yield
         # Uploads answered with allow_async_write=true may still be storing their alleles.
         await asyncio.to_thread(app.state.registry.wait_for_background)

@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from anyvar.restapi import runs
+from anyvar.restapi import latency, runs
 from anyvar.restapi.deps import RegistryDep
 from anyvar.restapi.schema import RunList, RunProgress, RunStatusResponse, errors
 
@@ -134,7 +134,8 @@ async def annotate_vcf(
     out_path = Path(out_name)
     try:
         # The core releases the GIL: the event loop keeps answering while this runs.
-        await run_in_threadpool(
+        await latency.file_work(
+            request,
             registry.annotate,
             in_path,
             out_path,
@@ -192,8 +193,8 @@ async def ingest_annotated_vcf(
     in_path = await save_upload(vcf, "anyvar-annotated-")
     conflicts = in_path.with_suffix(".conflicts.csv") if require_validation else None
     try:
-        summary = await run_in_threadpool(
-            registry.ingest, in_path, assembly=assembly, conflicts=conflicts
+        summary = await latency.file_work(
+            request, registry.ingest, in_path, assembly=assembly, conflicts=conflicts
         )
         body = stream_then_forget(conflicts) if conflicts else None
     finally:
