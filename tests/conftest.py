@@ -3,6 +3,7 @@ instances built with biocommons.seqrepo's own CLI (as vrs-python users build the
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,9 @@ VECTORS = REPO / "tests" / "data" / "vectors"
 SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
 OLD_VRS_PYTHON = REPO / ".venv-vrs-python-2.2" / "bin" / "python"
 """vrs-python 2.2.0's virtualenv (scripts/setup.sh), for tests/vrs_python_oracle.py."""
+SDIST = "anyvar==1.0.0"
+"""AnyVar's source distribution (PyPI): its REST tests and test data."""
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "anyvar-tests"
 
 VRS_KEYS = (
     "VRS_Allele_IDs",
@@ -160,3 +164,29 @@ def rdb():
     yield client
     client.flushdb()
     client.close()
+
+
+def fetch_sdist() -> Path:
+    """AnyVar 1.0.0's source distribution, downloaded from PyPI once."""
+    target = CACHE / "sdist"
+    found = sorted(target.glob("anyvar-1.0.0.tar.gz"))
+    if not found:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                SDIST,
+                "-d",
+                str(target),
+            ],
+            check=True,
+            timeout=300,
+        )
+        found = sorted(target.glob("anyvar-1.0.0.tar.gz"))
+    return found[0]

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import redis
 from anyvar_suite import seqrepo
+from conftest import CACHE, fetch_sdist
 from service import postgres_database
 
 SUITE = Path(__file__).parent / "anyvar_suite"
-SDIST = "anyvar==1.0.0"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "anyvar-tests"
 REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('ANYVAR_SUITE_REDIS_DB', '13')}"
 RUN = [
     "tests/integration/restapi",
@@ -55,32 +54,6 @@ NOT_HERE = {
     "test_ingest_vcf.py::test_registration_sync": MOCKS_INTERNALS,
     "test_ingest_vcf.py::test_registration_sync_validate": MOCKS_INTERNALS,
 }
-
-
-def fetch_sdist() -> Path:
-    """AnyVar 1.0.0's source distribution, downloaded from PyPI once."""
-    target = CACHE / "sdist"
-    found = sorted(target.glob("anyvar-1.0.0.tar.gz"))
-    if not found:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                SDIST,
-                "-d",
-                str(target),
-            ],
-            check=True,
-            timeout=300,
-        )
-        found = sorted(target.glob("anyvar-1.0.0.tar.gz"))
-    return found[0]
 
 
 def extract_tests(sdist: Path, into: Path) -> Path:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import random
+import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import fetch_sdist
 from service import build_seqrepo_with_refseq, vrs_python_translator
 
 from anyvar import _core
@@ -21,8 +23,6 @@ LENGTHS = {"chr1": 30_000, "chr2": 8_000}
 # chr2 is also named NC_000013.11 so that AnyVar's copy-number fixtures (on GRCh38 chr13)
 # translate here too, on another sequence.
 REFSEQ = {"chr1": "NC_000001.11", "chr2": "NC_000013.11"}
-ANYVAR_FIXTURES = Path("/tmp/anyvar100/anyvar-1.0.0/tests/data/variations.json")
-"""AnyVar 1.0.0's test data (its sdist), read only where this machine has it."""
 
 
 @pytest.fixture(scope="module")
@@ -335,9 +335,9 @@ def test_anyvar_fixture_copy_numbers(oracle, source):
     Definitions (``register_params``) are on GRCh38 chr13, which is not here: they are
     translated on the synthetic sequence named NC_000013.11, then moved to chr13's
     accession."""
-    if not ANYVAR_FIXTURES.exists():
-        pytest.skip(f"{ANYVAR_FIXTURES} (AnyVar 1.0.0's sdist) is not on this machine")
-    fixtures = json.loads(ANYVAR_FIXTURES.read_text())["copy_numbers"]
+    with tarfile.open(fetch_sdist()) as tar:
+        data = tar.extractfile("anyvar-1.0.0/tests/data/variations.json")
+        fixtures = json.load(data)["copy_numbers"]
     assert fixtures
     ours_for_chr13 = source.resolve("GRCh38:chr2")[0]
     for key, fixture in fixtures.items():
