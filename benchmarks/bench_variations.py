@@ -4,6 +4,7 @@ PostgreSQL server and the same SeqRepo, in one run.
 
     .venv/bin/python benchmarks/bench_variations.py                      # 20,000 definitions
     .venv/bin/python benchmarks/bench_variations.py --definitions 100000 --anyvar-definitions 2000
+    .venv/bin/python benchmarks/bench_variations.py --clients 2   # two clients sending batches
 
 Definitions are gnomAD-style ``chrom-pos-ref-alt`` of the generated VCF's single-ALT records,
 on a synthetic reference; liftover is on in both services (on synthetic sequences it stops at
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -65,15 +67,22 @@ def identity_chains(fasta: Path, directory: Path) -> Path:
     return directory
 
 
-def batches(url: str, defs: list[str]) -> tuple[float, set[str]]:
-    """Seconds for ``PUT /variations`` of ``defs`` in batches of ``BATCH``; the allele ids."""
+def batches(url: str, defs: list[str], clients: int) -> tuple[float, set[str]]:
+    """Seconds for ``PUT /variations`` of ``defs`` in batches of ``BATCH``, sent by ``clients``
+    clients at once (each waits for its answer before its next batch); the allele ids."""
+    chunks = [defs[i : i + BATCH] for i in range(0, len(defs), BATCH)]
     ids: set[str] = set()
+
+    def send(mine: list[list[str]]) -> None:
+        with httpx.Client(base_url=url, timeout=3600) as client:
+            for chunk in mine:
+                r = client.put("/variations", json=[{"definition": d} for d in chunk])
+                r.raise_for_status()
+                ids.update({a["object_id"] for a in r.json() if a.get("object_id")})
+
     start = time.perf_counter()
-    with httpx.Client(base_url=url, timeout=3600) as client:
-        for i in range(0, len(defs), BATCH):
-            r = client.put("/variations", json=[{"definition": d} for d in defs[i : i + BATCH]])
-            r.raise_for_status()
-            ids.update(a["object_id"] for a in r.json() if a.get("object_id"))
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, [chunks[k::clients] for k in range(clients)]))
     return time.perf_counter() - start, ids
 
 
@@ -89,14 +98,16 @@ def one_at_a_time(url: str, defs: list[str]) -> tuple[float, set[str]]:
     return time.perf_counter() - start, ids
 
 
-def measure(name: str, uvicorn: Path, env: dict, rundir: Path, many: list[str], few: list[str]):
+def measure(
+    name: str, uvicorn: Path, env: dict, rundir: Path, many: list[str], few: list[str], clients: int
+):
     with server(name, uvicorn, env, rundir, rundir / f"{name.replace(' ', '-')}.log") as srv:
-        batch_s, batch_ids = batches(srv.url, many)
+        batch_s, batch_ids = batches(srv.url, many, clients)
         single_s, single_ids = one_at_a_time(srv.url, few)
         peak = srv.peak_rss_mb()
     log(
         f"{name}: {len(many):,} batched in {batch_s:.2f} s, "
-        f"{len(few):,} one by one in {single_s:.2f} s"
+        f"{len(few):,} one by one in {single_s:.2f} s ({clients} client(s) sending batches)"
     )
     return {
         "batch_rate": len(many) / batch_s,
@@ -114,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anyvar-definitions", type=int, default=2_000, help="AnyVar 1.0.0, batches")
     p.add_argument("--anyvar-single", type=int, default=200, help="AnyVar 1.0.0, one by one")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
+    p.add_argument(
+        "--clients", type=int, default=1, help="clients sending batches at once (both services)"
+    )
     args = p.parse_args(argv)
 
     data = prepare(args.workdir / "variations", max(args.definitions * 2, 50_000), seed=3)
@@ -132,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             SEQREPO_DATAPROXY_URI=seqrepo_uri,
             ANYVAR_LIFTOVER_CHAIN_DIR=str(identity_chains(data.fasta, rundir / "chains")),
         )
-        results["ours"] = measure("ours", BIN / "uvicorn", env, rundir, defs, defs[: args.single])
+        results["ours"] = measure(
+            "ours", BIN / "uvicorn", env, rundir, defs, defs[: args.single], args.clients
+        )
         rows, answered = dbs.count(ours_db), len(results["ours"]["ids"])
         if rows != answered:
             sys.exit(f"ours: {rows:,} alleles stored for {answered:,} distinct answered")
@@ -142,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn10 = REPO / ".venv-anyvar-1.0" / "bin" / "uvicorn"  # made by scripts/setup.sh
         results["AnyVar 1.0.0"] = measure(
             "AnyVar 1.0.0", uvicorn10, env, rundir,
-            defs[: args.anyvar_definitions], defs[: args.anyvar_single],
+            defs[: args.anyvar_definitions], defs[: args.anyvar_single], args.clients,
         )  # fmt: skip
     finally:
         dbs.drop_all()
