@@ -5,6 +5,9 @@ list with paging and filters, a warning when no worker serves the queue, and an 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,3 +252,36 @@ def test_api_start_names_the_dead_broker(tmp_path, vector_seqrepo_uri):
         assert "Traceback" not in text
     finally:
         api.stop()
+
+
+def test_the_api_publishes_by_task_name_without_the_workers_code(
+    tmp_path: Path, rdb, vector_seqrepo_uri: str
+) -> None:
+    """The API reaches the broker and the run store at start, and names tasks; the tasks'
+    code (and what it imports) stays out of its process."""
+    from async_service import REDIS_URL
+
+    script = """
+import sys
+from fastapi.testclient import TestClient
+from anyvar.restapi.main import create_app
+with TestClient(create_app()) as client:
+    assert client.app.state.runs is not None
+print(sorted(m for m in sys.modules if m.startswith("anyvar.queueing")))
+"""
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_BACKEND_URL": REDIS_URL,
+        "ANYVAR_VCF_ASYNC_WORK_DIR": str(tmp_path),
+        "ANYVAR_STORAGE_URI": "",
+        "SEQREPO_DATAPROXY_URI": vector_seqrepo_uri,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "'anyvar.queueing.app'" in loaded
+    for worker_code in ("celery_worker", "tasks", "fanout"):
+        assert f"'anyvar.queueing.{worker_code}'" not in loaded, loaded

@@ -1,5 +1,6 @@
-"""Asynchronous runs: the Celery app (``celery_worker``), run state in Redis (``runs``) and the
-shared work directory (``workdir``)."""
+"""Asynchronous runs: the Celery app (``app``) and its tasks (``tasks``, ``fanout``) with the
+worker's entry point (``celery_worker``), run state in Redis (``runs``) and the shared work
+directory (``workdir``). This module imports no Celery: the API names tasks from here."""
 
 from __future__ import annotations
 
@@ -13,3 +14,12 @@ def valid_run_id(run_id: str) -> bool:
     """The one check of a run id, which names Redis keys, work files and response headers.
     A full match: ``re.match`` with a ``$`` anchor would let a final newline through."""
     return _RUN_ID.fullmatch(run_id) is not None
+
+
+# Task names: AnyVar's (``anyvar.queueing.celery_worker.…``), kept where the tasks moved, so
+# that runs published by AnyVar's own clients are served, and ours beside them.
+ANNOTATE_TASK = "anyvar.queueing.celery_worker.annotate_vcf"
+INGEST_TASK = "anyvar.queueing.celery_worker.ingest_annotated_vcf"
+VARIATIONS_TASK = "anyvar.queueing.celery_worker.register_variations"
+CHUNK_TASK = "anyvar.queueing.celery_worker.annotate_chunk"
+JOIN_TASK = "anyvar.queueing.celery_worker.join_chunks"

@@ -54,21 +54,21 @@ def connect(state) -> None:
     state.runs = state.celery = None
     if not settings.async_enabled():
         return
-    from anyvar.queueing import celery_worker
+    from anyvar.queueing import app as queueing
 
     try:
-        with celery_worker.celery_app.connection_for_write() as conn:
+        with queueing.celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=5)
     except Exception as e:
         url = _redacted(settings.celery_broker_url)
         raise OSError(f"cannot reach the broker at CELERY_BROKER_URL={url}: {e}") from None
-    store = celery_worker.run_store()
+    store = queueing.run_store()
     try:
         store.client.ping()
     except Exception as e:
         url = _redacted(settings.celery_backend_url)
         raise OSError(f"cannot reach the run store at CELERY_BACKEND_URL={url}: {e}") from None
-    state.runs, state.celery = store, celery_worker
+    state.runs, state.celery = store, queueing
 
 
 def _queueing(request: Request, kind: str = "vcf"):

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
 from anyvar.exceptions import TranslationError
+from anyvar.queueing import VARIATIONS_TASK
 from anyvar.registry import COPY_NUMBER_TYPES, Registry, register_variations, translate
 from anyvar.restapi import runs
 from anyvar.restapi.deps import RegistryDep, SettingsDep
@@ -130,7 +131,7 @@ async def register_variations_route(
             request,
             kind="variations",
             result="json",
-            task_name="anyvar.queueing.celery_worker.register_variations",
+            task_name=VARIATIONS_TASK,
             run_id=run_id,
             body=json.dumps([r.model_dump() for r in requests]).encode(),
             task_kwargs={},

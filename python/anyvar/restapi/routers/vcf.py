@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK
 from anyvar.restapi import latency, runs
 from anyvar.restapi.deps import RegistryDep
 from anyvar.restapi.schema import RunList, RunProgress, RunStatusResponse, errors
@@ -115,7 +116,7 @@ async def annotate_vcf(
             request,
             kind="vcf",
             result="vcf.gz" if output_compression == "bgzip" else "vcf",
-            task_name="anyvar.queueing.celery_worker.annotate_vcf",
+            task_name=ANNOTATE_TASK,
             run_id=run_id,
             upload=vcf,
             task_kwargs={
@@ -181,7 +182,7 @@ async def ingest_annotated_vcf(
             request,
             kind="annotated_vcf",
             result="csv" if require_validation else "json",
-            task_name="anyvar.queueing.celery_worker.ingest_annotated_vcf",
+            task_name=INGEST_TASK,
             run_id=run_id,
             upload=vcf,
             task_kwargs={

@@ -1,0 +1,209 @@
+"""One VCF across many workers.
+
+A large upload is cut into ranges of records when it is checked (``_core.check_vcf``). Each
+range is a task of a Celery chord: any worker annotates it into a plain part file beside the
+input and registers its alleles (registration is idempotent, so a chunk lost with its worker
+is simply run again); the chord's body joins the parts in order into the output one run would
+write. The run's record (its state, progress summed over chunks, cancellation) is the same
+as for a run on one worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from anyvar import _core
+from anyvar.config import available_cores
+from anyvar.exceptions import AnyVarError
+from anyvar.queueing import CHUNK_TASK, JOIN_TASK, workdir
+from anyvar.queueing.app import celery_app, run_store, settings
+from anyvar.queueing.runs import RunStore
+from anyvar.queueing.tasks import (
+    AnnotateVcfRequest,
+    Progress,
+    RunCancelled,
+    annotation_threads,
+    failure_fields,
+    registry,
+)
+
+log = logging.getLogger(__name__)
+
+
+def part_path(input_file_path: str, index: int) -> Path:
+    """A chunk's part: beside the input, named after the run (the sweeper keeps it while the
+    run is active and removes it after)."""
+    return Path(f"{input_file_path}.part-{index}")
+
+
+def remove_leftovers(input_file_path: str) -> None:
+    """The input and what a killed chunk left half-written (the core's temporary
+    ``.<part>.<pid>.<n>.partial``)."""
+    path = Path(input_file_path)
+    workdir.remove(path, *path.parent.glob(f".{path.name}.part-*.partial"))
+
+
+def remove_run_files(input_file_path: str) -> None:
+    """Every file of a run spread over workers: input, leftovers and its chunks' parts."""
+    path = Path(input_file_path)
+    remove_leftovers(input_file_path)
+    workdir.remove(*path.parent.glob(f"{path.name}.part-*"))
+
+
+class ChunkProgress(Progress):
+    """A chunk's share of its run's progress, under fields of its own (``done:<i>``...) that
+    the poll sums, so that a chunk run again after its worker was lost is counted once."""
+
+    def __init__(self, store: RunStore, run_id: str, index: int) -> None:
+        super().__init__(store, run_id)
+        self.index = index
+        self.started = float(store.client.hget(store.key(run_id), "started_at") or time.time())
+
+    def _check_cancelled(self) -> None:
+        # A run ends as a whole: cancelled, failed in another chunk, or over its time limit.
+        status = self._status()
+        if status not in ("running", None):  # None: Redis unreachable, go on
+            raise RunCancelled
+        if time.time() - self.started > settings.celery_soft_time_limit:
+            raise SoftTimeLimitExceeded()
+
+    def records(self, records: int, *_: object) -> None:
+        self.records_done = records
+        if self._due():
+            self._update(**{f"done:{self.index}": records})
+            self._check_cancelled()
+
+    def storing(self, stored: int, rows: int) -> None:
+        i = self.index
+        if not self.in_storing:
+            self.in_storing = True
+            stored, rows = 0, 0
+            self._update(**{f"done:{i}": self.records_done})
+        self._update(**{f"stored:{i}": stored, f"to_store:{i}": rows})
+        self._check_cancelled()
+
+
+@celery_app.task(name=CHUNK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
+    """Annotate and register one range of a run's input into its part file; None when the
+    run ended meanwhile (the join then has nothing to do)."""
+    request = AnnotateVcfRequest(**kwargs)
+    run_id = self.request.id.rsplit("-chunk-", 1)[0]
+    store = run_store()
+    key = store.key(run_id)
+    attempts = store.client.hincrby(key, f"attempts:{index}", 1)
+    if store.transition(run_id, "running", ("queued", "running")) not in ("queued", "running"):
+        _end_cancelled(store, run_id, request.input_file_path)
+        return None
+    if attempts > settings.vcf_chunk_attempts:
+        store.finish(
+            run_id,
+            "failed",
+            error=f"Chunk {index} of the run was lost with its worker {attempts - 1} times "
+            f"(ANYVAR_VCF_CHUNK_ATTEMPTS={settings.vcf_chunk_attempts})",
+            error_code="WORKER_LOST_ERROR",
+        )
+        remove_run_files(request.input_file_path)
+        return None
+    store.client.hsetnx(key, "started_at", f"{time.time():.3f}")
+    store.update(run_id, phase="annotating")
+    part = part_path(request.input_file_path, index)
+    progress = ChunkProgress(store, run_id, index)
+    try:
+        registry().annotate(
+            Path(request.input_file_path),
+            part,
+            assembly=request.assembly,
+            for_ref=request.for_ref,
+            vrs_attributes=request.add_vrs_attributes,
+            require_validation=request.require_validation,
+            compression="none",
+            wait_for_storage=True,
+            threads=annotation_threads(),
+            progress=progress.records,
+            storing=progress.storing if registry().storage is not None else None,
+            range=tuple(range),
+        )
+    except RunCancelled:
+        _end_cancelled(store, run_id, request.input_file_path)
+        return None
+    except SoftTimeLimitExceeded:
+        if store.transition(run_id, "failed", ("running",)) == "running":
+            store.finish(
+                run_id,
+                "failed",
+                error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
+                error_code="TIME_LIMIT_EXCEEDED",
+            )
+        remove_run_files(request.input_file_path)
+        return None
+    except BaseException as e:
+        # The first chunk to fail ends the run; the others stop at their next progress report.
+        found = store.transition(run_id, "failed", ("running",))
+        if found == "running":
+            store.finish(run_id, "failed", **failure_fields(e))
+            log.warning("run %s failed in chunk %d: %s", run_id, index, e)
+        _end_cancelled(store, run_id, request.input_file_path)
+        if not isinstance(e, (AnyVarError, OSError, ValueError)):
+            raise
+        return None
+    return str(part)
+
+
+def _end_cancelled(store: RunStore, run_id: str, input_file_path: str) -> None:
+    """A chunk found its run no longer running: it leaves no file behind, and a run being
+    cancelled is recorded as cancelled."""
+    remove_run_files(input_file_path)
+    if store.transition(run_id, "cancelled", ("cancelling",)) == "cancelling":
+        store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+
+
+@celery_app.task(name=JOIN_TASK, bind=True)
+def join_chunks(self, parts: list, **kwargs) -> str | None:
+    """The chord's body: once every chunk is annotated and its alleles are durable, the parts
+    joined in input order are the run's output."""
+    request = AnnotateVcfRequest(**kwargs)
+    run_id = self.request.id
+    store = run_store()
+
+    if store.status(run_id) != "running" or any(p is None for p in parts):
+        _end_cancelled(store, run_id, request.input_file_path)
+        return None
+    if request.output_compression == "none":
+        # Plain parts are the output as they are: the poll sends them one after the other,
+        # and the run's one serial step (copying them into one file) is not needed.
+        remove_leftovers(request.input_file_path)
+        if store.transition(run_id, "succeeded", ("running",)) != "running":
+            _end_cancelled(store, run_id, request.input_file_path)
+            return None
+        store.finish(run_id, "succeeded", parts=json.dumps(parts))
+        return None
+    work_dir = settings.vcf_async_work_dir or Path(request.input_file_path).parent.parent
+    output = workdir.new_path(work_dir, run_id, "output")
+    store.update(run_id, output=output)
+    try:
+        # The one serial step of a fanned-out run (BGZF output is compressed here): it takes
+        # every core, which the run's chunks have just given up.
+        _core.join_parts(
+            parts,
+            str(output),
+            compression=request.output_compression,
+            tabix=request.output_compression == "bgzip",
+            threads=available_cores(),
+        )
+    except (AnyVarError, OSError) as e:
+        workdir.remove(*workdir.output_files(output))
+        store.finish(run_id, "failed", **failure_fields(e))
+        remove_run_files(request.input_file_path)
+        return None
+    remove_run_files(request.input_file_path)
+    if store.transition(run_id, "succeeded", ("running",)) != "running":
+        workdir.remove(*workdir.output_files(output))  # cancelled while joining
+        _end_cancelled(store, run_id, request.input_file_path)
+        return None
+    store.finish(run_id, "succeeded", output=output)
+    return str(output)

@@ -1,0 +1,316 @@
+"""The tasks of runs on one worker: annotating a VCF, ingesting an annotated one, and
+registering a batch of definitions. Each is thin: a typed request in, one call into the
+registry (the Rust core), a path out; ``_run`` records the run's outcome."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from functools import cache
+from pathlib import Path
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import BaseModel
+
+from anyvar import metrics
+from anyvar.config import available_cores
+from anyvar.exceptions import AnyVarError, StorageError, VcfFormatError
+from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK, VARIATIONS_TASK, valid_run_id, workdir
+from anyvar.queueing.app import celery_app, run_store, settings
+from anyvar.queueing.runs import RunStore
+from anyvar.registry import Registry, register_variations
+from anyvar.restapi.schema import VariationRequest
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def registry() -> Registry:
+    """Opened once per worker process (after the fork: no connection crosses it)."""
+    return Registry.open(settings)
+
+
+def annotation_threads() -> int:
+    """Threads for one run: the cores shared among the pool's processes, so that
+    concurrency × threads never oversubscribes the machine (``ANYVAR_THREADS`` overrides)."""
+    if settings.threads:
+        return settings.threads
+    concurrency = int(os.environ.get("ANYVAR_WORKER_CONCURRENCY", "1") or 1)
+    return max(1, available_cores() // max(1, concurrency))
+
+
+class RunCancelled(Exception):
+    pass
+
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+RECORD_RETRY_SECONDS = 120
+"""How long a worker keeps trying to record a run's outcome while Redis is unreachable."""
+
+
+def retrying(f, *args, **kwargs):
+    """``f(*args, **kwargs)`` (a write of a run's record), tried again every second while Redis
+    is unreachable: a run that did its work must not be lost because Redis was restarting when
+    it ended (found by the fault tests: the run failed with "Connection refused")."""
+    deadline = time.monotonic() + RECORD_RETRY_SECONDS
+    while True:
+        try:
+            return f(*args, **kwargs)
+        except REDIS_DOWN as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("Redis is unreachable, recording the run again in 1 s: %s", e)
+            time.sleep(1)
+
+
+class AnnotateVcfRequest(BaseModel):
+    input_file_path: str
+    assembly: str = "GRCh38"
+    for_ref: bool = True
+    allow_async_write: bool = False
+    add_vrs_attributes: bool = False
+    require_validation: bool = True
+    output_compression: str = "none"
+
+
+class IngestRequest(BaseModel):
+    input_file_path: str
+    assembly: str = "GRCh38"
+    allow_async_write: bool = False
+    require_validation: bool = False
+
+
+class RegisterVariationsRequest(BaseModel):
+    input_file_path: str
+
+
+class Progress:
+    """Reports a run's phase and progress to its record a few times a second, and stops the
+    run (``RunCancelled``) once it is being cancelled."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.last = 0.0
+        self.records_done = 0
+        self.in_storing = False
+
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < 0.25:
+            return False
+        self.last = now
+        return True
+
+    def _status(self) -> str | None:
+        """The run's status; None while Redis is unreachable (the run goes on)."""
+        try:
+            return self.store.status(self.run_id)
+        except REDIS_DOWN as e:
+            log.warning("run %s: Redis is unreachable, going on: %s", self.run_id, e)
+            return None
+
+    def _update(self, **fields: object) -> None:
+        """A progress report; skipped while Redis is unreachable: progress is only shown, and
+        a Redis restart must not fail the run (the next report, or the outcome, is written)."""
+        try:
+            self.store.update(self.run_id, **fields)
+        except REDIS_DOWN as e:
+            log.warning("run %s: Redis is unreachable, progress not reported: %s", self.run_id, e)
+
+    def _check_cancelled(self) -> None:
+        if self._status() == "cancelling":
+            raise RunCancelled
+
+    def records(self, records: int, *_: object) -> None:
+        """Annotation: records done (the core's progress callback; its last call, whether due
+        or not, has the run's record count)."""
+        self.records_done = records
+        if self._due():
+            self._update(done=records)
+            self._check_cancelled()
+
+    def storing(self, stored: int, rows: int) -> None:
+        """Registration: rows (locations and alleles new to the database) committed."""
+        if not self.in_storing:
+            # Called first when every record is annotated.
+            self.in_storing = True
+            self._update(phase="storing", stored=0, to_store=0, done=self.records_done)
+        else:
+            self._update(stored=stored, to_store=rows)
+        self._check_cancelled()
+
+
+def failure_fields(e: BaseException) -> dict[str, object]:
+    """What a failed run's record says: the error, its code, and the line for bad input."""
+    if isinstance(e, VcfFormatError):
+        return {"error": f"Invalid VCF: {e}", "error_code": "INVALID_VCF", "line": e.line}
+    if isinstance(e, StorageError):
+        # The database went away mid-run: the sync path's 503 code and words, so a client
+        # can tell it from a fault of the run (resubmitting completes it: registration is
+        # idempotent).
+        return {"error": f"Storage unavailable: {e}", "error_code": "STORAGE_ERROR"}
+    return {"error": str(e) or type(e).__name__, "error_code": "RUN_FAILURE"}
+
+
+def _run(task, kind: str, input_file_path: str, work) -> str | None:
+    """Runs ``work(input, output, progress)`` as run ``task.request.id`` and records the
+    outcome: the run's state, the output path, or the error and its code."""
+    run_id = task.request.id
+    store = run_store()
+    if not valid_run_id(run_id):
+        # Published by another client with an id we would never have accepted: it names
+        # files and keys, so it is refused outright.
+        workdir.remove(input_file_path)
+        log.warning("refused a task with an invalid run id %r", run_id)
+        return None
+    if store.get(run_id) is None:
+        # Published by another client (AnyVar's task name and arguments): record it here.
+        store.reserve(run_id, {"kind": kind, "input": input_file_path})
+    found = store.transition(run_id, "running", ("queued", "running"))
+    if found not in ("queued", "running"):
+        # Cancelled while queued, or while its worker was lost: nothing to do and nothing to
+        # leave behind.
+        workdir.remove(input_file_path)
+        if found == "cancelling":
+            store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        return None
+    if found == "running":
+        # Delivered again after its worker was lost: what the lost attempt half-wrote goes
+        # (found by the fault tests: its .partial output stayed until a sweep).
+        lost = store.client.hget(store.key(run_id), "output")
+        if lost:
+            workdir.remove(*workdir.run_files({"output": lost}))
+    work_dir = settings.vcf_async_work_dir or Path(input_file_path).parent.parent
+    output = workdir.new_path(work_dir, run_id, "output")
+    store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0, phase="annotating")
+    progress = Progress(store, run_id)
+    started = time.monotonic()
+
+    def ended(outcome: str, summary: dict | None = None) -> None:
+        # The run's figures for GET /metrics (kept in Redis: the API renders them).
+        s = summary or {"records": progress.records_done}
+        metrics.record_run(
+            store.client,
+            kind=kind,
+            outcome=outcome,
+            seconds=time.monotonic() - started,
+            records=s.get("records", 0),
+            alleles=s.get("alleles", 0),
+            stored=s.get("stored", 0),
+        )
+
+    def finish(status: str, **fields: object) -> None:
+        retrying(store.finish, run_id, status, **fields)
+
+    try:
+        summary = work(Path(input_file_path), output, progress)
+        if retrying(store.status, run_id) == "cancelling":
+            raise RunCancelled  # cancelled while its last alleles were being stored
+    except RunCancelled:
+        workdir.remove(input_file_path, *workdir.output_files(output))
+        finish("cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        ended("cancelled")
+        return None
+    except SoftTimeLimitExceeded:
+        workdir.remove(input_file_path, *workdir.output_files(output))
+        ended("failed")
+        finish(
+            "failed",
+            error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
+            error_code="TIME_LIMIT_EXCEEDED",
+        )
+        raise
+    except (AnyVarError, OSError, ValueError) as e:
+        # Bad input or an unusable source: the run fails with the reason, the worker goes on.
+        workdir.remove(input_file_path, *workdir.output_files(output))
+        failure = failure_fields(e)
+        finish("failed", **failure)
+        ended("failed")
+        log.warning("run %s failed: %s", run_id, failure["error"])
+        return None
+    except BaseException as e:
+        workdir.remove(input_file_path, *workdir.output_files(output))
+        finish("failed", **failure_fields(e))
+        ended("failed")
+        raise
+    workdir.remove(input_file_path)
+    ended("succeeded", summary)
+    finish("succeeded", output=output)
+    return str(output)
+
+
+@celery_app.task(name=ANNOTATE_TASK, bind=True)
+def annotate_vcf(self, **kwargs) -> str | None:
+    """Annotate and register an uploaded VCF (AnyVar's task name and keyword arguments)."""
+    request = AnnotateVcfRequest(**kwargs)
+
+    def work(input_path: Path, output: Path, progress: Progress) -> dict:
+        return registry().annotate(
+            input_path,
+            output,
+            assembly=request.assembly,
+            for_ref=request.for_ref,
+            vrs_attributes=request.add_vrs_attributes,
+            require_validation=request.require_validation,
+            compression=request.output_compression,
+            # A BGZF result comes with its index (GET /vcf/{run_id}/index).
+            tabix=request.output_compression == "bgzip",
+            wait_for_storage=True,
+            threads=annotation_threads(),
+            progress=progress.records,
+            storing=progress.storing if registry().storage is not None else None,
+        )
+
+    return _run(self, "vcf", request.input_file_path, work)
+
+
+@celery_app.task(name=INGEST_TASK, bind=True)
+def ingest_annotated_vcf(self, **kwargs) -> str | None:
+    """Register the alleles of an annotated VCF; the output is the conflicts CSV (with
+    validation) or a JSON summary."""
+    request = IngestRequest(**kwargs)
+
+    def work(input_path: Path, output: Path, progress: Progress) -> None:
+        progress.storing(0, 0)  # annotated already: the core reads and registers in one pass
+        conflicts = output if request.require_validation else None
+        summary = registry().ingest(input_path, assembly=request.assembly, conflicts=conflicts)
+        if conflicts is None:
+            # AnyVar's body of a finished registration, with our counts beside it.
+            done = {
+                "run_id": self.request.id,
+                "status": "SUCCESS",
+                "status_message": "VCF registration complete",
+            }
+            output.write_text(json.dumps({**done, **summary}))
+
+    return _run(self, "annotated_vcf", request.input_file_path, work)
+
+
+VARIATIONS_BATCH = 1000
+
+
+@celery_app.task(name=VARIATIONS_TASK, bind=True)
+def register_variations_task(self, **kwargs) -> str | None:
+    """Translate and register a JSON list of variation requests; the output is the JSON list
+    of answers, in order."""
+    request = RegisterVariationsRequest(**kwargs)
+
+    def work(input_path: Path, output: Path, progress: Progress) -> dict[str, int]:
+        requests = [VariationRequest(**r) for r in json.loads(input_path.read_text())]
+        # In batches: one bulk registration each, and progress between them.
+        answers: list[str] = []
+        summary = {"records": 0, "alleles": 0, "stored": 0}
+        for start in range(0, len(requests), VARIATIONS_BATCH):
+            batch, figures = register_variations(
+                registry(), requests[start : start + VARIATIONS_BATCH]
+            )
+            answers += batch
+            summary = {k: summary[k] + figures[k] for k in summary}
+            progress.records(len(answers))
+        output.write_text(f"[{','.join(answers)}]")
+        return summary
+
+    return _run(self, "variations", request.input_file_path, work)
