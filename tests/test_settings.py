@@ -4,12 +4,15 @@ and what is allowed) and exit status 3, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from service import free_port, server_env
+
+from anyvar.config import Settings
 
 BIN = Path(sys.executable).parent
 
@@ -57,3 +60,12 @@ def test_bad_settings_stop_the_start_with_one_line_each(program, tmp_path, vecto
     for name, (value, allowed) in BAD.items():
         (line,) = [line for line in lines if f"{name}={value!r}" in line]
         assert allowed in line, line
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3, 64])
+def test_threads_are_the_cores_shared_among_processes_unless_set(processes: int) -> None:
+    """The one sizing of the core's threads: ``ANYVAR_THREADS`` where set, else each of
+    ``processes`` processes gets its share of the cores this process may use (at least one)."""
+    cores = len(os.sched_getaffinity(0))
+    assert Settings(ANYVAR_THREADS=0).annotation_threads(processes) == max(1, cores // processes)
+    assert Settings(ANYVAR_THREADS=5).annotation_threads(processes) == 5

@@ -187,8 +187,12 @@ class Settings(BaseSettings):
     def auth_tokens(self) -> set[str]:
         return {t.strip() for t in self.auth_token_list.split(",") if t.strip()}
 
-    def annotation_threads(self) -> int:
-        return self.threads or available_cores()
+    def annotation_threads(self, processes: int = 1) -> int:
+        """Threads for the core's work in one of ``processes`` processes that run at once on
+        this machine (a worker's pool, ``anyvar serve``'s workers), so that processes × threads
+        never oversubscribes its cores: ``ANYVAR_THREADS`` where set, else this process's share
+        of the cores. The one place threads are sized."""
+        return self.threads or max(1, available_cores() // max(1, processes))
 
 
 @lru_cache(maxsize=1)

@@ -249,7 +249,7 @@ def plan(args, settings: Settings) -> Plan:
         # workers × concurrency × threads ≤ cores (a worker alone would size its processes by
         # its own concurrency only, not knowing about the other workers). The API keeps all
         # cores for its synchronous runs.
-        worker_env["ANYVAR_THREADS"] = str(max(1, cores // (args.workers * concurrency)))
+        worker_env["ANYVAR_THREADS"] = str(settings.annotation_threads(args.workers * concurrency))
     return Plan(env, worker_env, args.workers, concurrency, demo_vcf, example)
 
 

@@ -16,7 +16,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel
 
 from anyvar import metrics
-from anyvar.config import available_cores
 from anyvar.exceptions import AnyVarError, StorageError, VcfFormatError
 from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK, VARIATIONS_TASK, valid_run_id, workdir
 from anyvar.queueing.app import celery_app, run_store, settings
@@ -34,12 +33,9 @@ def registry() -> Registry:
 
 
 def annotation_threads() -> int:
-    """Threads for one run: the cores shared among the pool's processes, so that
-    concurrency × threads never oversubscribes the machine (``ANYVAR_THREADS`` overrides)."""
-    if settings.threads:
-        return settings.threads
-    concurrency = int(os.environ.get("ANYVAR_WORKER_CONCURRENCY", "1") or 1)
-    return max(1, available_cores() // max(1, concurrency))
+    """Threads for one run: the cores shared among the pool's processes (the worker's
+    ``worker_init`` signal tells them how many there are)."""
+    return settings.annotation_threads(int(os.environ.get("ANYVAR_WORKER_CONCURRENCY") or 1))
 
 
 class RunCancelled(Exception):
