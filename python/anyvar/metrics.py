@@ -20,12 +20,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from anyvar.queueing import STATES
+
 log = logging.getLogger(__name__)
 
 KEY = "anyvar:metrics"
 """The Redis hash of run figures: ``<name>|<label values>`` -> number."""
 RUN_KEYS = "anyvar:run:*"
-STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
 RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, math.inf)
 SCAN_LIMIT = 100_000

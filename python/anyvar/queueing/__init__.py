@@ -23,3 +23,15 @@ INGEST_TASK = "anyvar.queueing.celery_worker.ingest_annotated_vcf"
 VARIATIONS_TASK = "anyvar.queueing.celery_worker.register_variations"
 CHUNK_TASK = "anyvar.queueing.celery_worker.annotate_chunk"
 JOIN_TASK = "anyvar.queueing.celery_worker.join_chunks"
+
+# A run's record (queueing/runs.py): its states, of which ``cancelling`` is shown to clients as
+# ``running`` (they list and poll the rest), its kinds and the phases its progress goes through.
+STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
+ACTIVE = ("queued", "running", "cancelling")
+LISTED = tuple(s for s in STATES if s != "cancelling")
+KINDS = ("vcf", "annotated_vcf", "variations")
+PHASES = ("queued", "annotating", "storing", "done")
+"""Where a run is: waiting for a worker, annotating records, storing alleles, finished (with
+any outcome)."""
+CANCELLED = {"error": "Run was cancelled", "error_code": "RUN_CANCELLED"}
+"""What a cancelled run's record says."""

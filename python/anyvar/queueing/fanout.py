@@ -159,7 +159,7 @@ def _end_cancelled(store: RunStore, run_id: str, input_file_path: str) -> None:
     cancelled is recorded as cancelled."""
     remove_run_files(input_file_path)
     if store.transition(run_id, "cancelled", ("cancelling",)) == "cancelling":
-        store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        store.finish_cancelled(run_id)
 
 
 @celery_app.task(name=JOIN_TASK, bind=True)

@@ -13,12 +13,10 @@ from typing import Any
 
 import redis
 
-ACTIVE = ("queued", "running", "cancelling")
+from anyvar.queueing import ACTIVE, CANCELLED
+
 FINISHED = ("succeeded", "failed")
-STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
-PHASES = ("queued", "annotating", "storing", "done")
-"""Where a run is: waiting for a worker, annotating records, storing alleles, finished (with
-any outcome)."""
+"""Runs whose result (or failure) is kept until it is collected."""
 INDEX = "anyvar:runs"
 """Sorted set of run ids by submission time, for listing runs (members of expired runs are
 dropped when a listing finds them gone)."""
@@ -140,6 +138,10 @@ class RunStore:
         )
         pipe.expire(self.key(run_id), self.result_expires)
         pipe.execute()
+
+    def finish_cancelled(self, run_id: str) -> None:
+        """Records that the run was cancelled."""
+        self.finish(run_id, "cancelled", **CANCELLED)
 
     def status(self, run_id: str) -> str | None:
         return self.client.hget(self.key(run_id), "status")

@@ -171,7 +171,7 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         # leave behind.
         workdir.remove(input_file_path)
         if found == "cancelling":
-            store.finish(run_id, "cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+            store.finish_cancelled(run_id)
         return None
     if found == "running":
         # Delivered again after its worker was lost: what the lost attempt half-wrote goes
@@ -207,7 +207,7 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
             raise RunCancelled  # cancelled while its last alleles were being stored
     except RunCancelled:
         workdir.remove(input_file_path, *workdir.output_files(output))
-        finish("cancelled", error="Run was cancelled", error_code="RUN_CANCELLED")
+        retrying(store.finish_cancelled, run_id)
         ended("cancelled")
         return None
     except SoftTimeLimitExceeded:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
 from anyvar.config import Settings
+from anyvar.queueing import CANCELLED, valid_run_id
 from anyvar.restapi.errors import ApiError, error_response
 
 # AnyVar's texts, by the kind of run asked for.
@@ -86,8 +87,6 @@ def _queueing(request: Request, kind: str = "vcf"):
 def check_run_id(run_id: str) -> str:
     """The one check of a run id a client gives (submit, poll, cancel): it names Redis keys,
     files and the Location header."""
-    from anyvar.queueing import valid_run_id
-
     if not valid_run_id(run_id):
         raise ApiError(
             400,
@@ -353,7 +352,7 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
             return FileResponse(files[0], media_type=media_type, filename=f"{run_id}.{suffix}")
         return _concatenated(files, media_type, f"{run_id}.{suffix}")
     if status == "cancelled":
-        return gone(run_id, "CANCELLED", "Run was cancelled", "RUN_CANCELLED")
+        return gone(run_id, "CANCELLED", CANCELLED["error"], CANCELLED["error_code"])
     if run.get("deleted") == "1":
         return gone(run_id, "DELETED", "The run was deleted: its result is removed", "RESULT_GONE")
     if status == "succeeded":
@@ -441,10 +440,7 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
         status, message = "CANCELLED", "Run is being cancelled"
     elif found == "queued":
         workdir.remove(*workdir.run_files(run))
-        await run_in_threadpool(
-            store.update, run_id, phase="done", error="Run was cancelled",
-            error_code="RUN_CANCELLED",
-        )  # fmt: skip
+        await run_in_threadpool(store.update, run_id, phase="done", **CANCELLED)
         # No Celery revoke: workers would remember the id and discard a later run reusing it;
         # the task itself skips a run that is no longer queued.
         status, message = "CANCELLED", "Run cancelled"
@@ -461,9 +457,6 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
         status_code=200,
         content={"run_id": run_id, "status": status, "status_message": message},
     )
-
-
-LIST_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 async def list_runs(

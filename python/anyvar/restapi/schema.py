@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from anyvar import __version__
 from anyvar.core import metadata, objects
 from anyvar.mapping.liftover import ReferenceAssembly
+from anyvar.queueing import KINDS, LISTED, PHASES
 
 
 class ErrorResponse(BaseModel):
@@ -39,9 +40,9 @@ class RunInfo(BaseModel):
     """A run with its progress, as the poll and the run list show it."""
 
     run_id: str
-    kind: Literal["vcf", "annotated_vcf", "variations"] | None
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    phase: Literal["queued", "annotating", "storing", "done"] | None
+    kind: Literal[KINDS] | None
+    state: Literal[LISTED]
+    phase: Literal[PHASES] | None
     phase_percent: float | None = Field(
         description="progress of the phase: records annotated, or rows stored"
     )

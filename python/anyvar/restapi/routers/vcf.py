@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK
+from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK, LISTED
 from anyvar.restapi import latency, runs
 from anyvar.restapi.deps import RegistryDep
 from anyvar.restapi.schema import RunList, RunProgress, RunStatusResponse, errors
@@ -261,7 +261,7 @@ async def cancel_vcf_run(request: Request, run_id: RunIdPath) -> JSONResponse:
 
 
 StateQuery = Annotated[
-    Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
+    Literal[LISTED] | None,
     Query(description="Only runs in this state"),
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Runs per page")]
