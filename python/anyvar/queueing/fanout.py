@@ -54,39 +54,6 @@ def remove_run_files(input_file_path: str) -> None:
     workdir.remove(*path.parent.glob(f"{path.name}.part-*"))
 
 
-class ChunkProgress(Progress):
-    """A chunk's share of its run's progress, under fields of its own (``done:<i>``...) that
-    the poll sums, so that a chunk run again after its worker was lost is counted once."""
-
-    def __init__(self, store: RunStore, run_id: str, index: int) -> None:
-        super().__init__(store, run_id)
-        self.index = index
-        self.started = float(store.client.hget(store.key(run_id), "started_at") or time.time())
-
-    def _check_cancelled(self) -> None:
-        # A run ends as a whole: cancelled, failed in another chunk, or over its time limit.
-        status = self._status()
-        if status not in ("running", None):  # None: Redis unreachable, go on
-            raise RunCancelled
-        if time.time() - self.started > settings.celery_soft_time_limit:
-            raise SoftTimeLimitExceeded()
-
-    def records(self, records: int, *_: object) -> None:
-        self.records_done = records
-        if self._due():
-            self._update(**{f"done:{self.index}": records})
-            self._check_cancelled()
-
-    def storing(self, stored: int, rows: int) -> None:
-        i = self.index
-        if not self.in_storing:
-            self.in_storing = True
-            stored, rows = 0, 0
-            self._update(**{f"done:{i}": self.records_done})
-        self._update(**{f"stored:{i}": stored, f"to_store:{i}": rows})
-        self._check_cancelled()
-
-
 @celery_app.task(name=CHUNK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
     """Annotate and register one range of a run's input into its part file; None when the
@@ -112,7 +79,7 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
     store.client.hsetnx(key, "started_at", f"{time.time():.3f}")
     store.update(run_id, phase="annotating")
     part = part_path(request.input_file_path, index)
-    progress = ChunkProgress(store, run_id, index)
+    progress = Progress(store, run_id, index)
     try:
         registry().annotate(
             Path(request.input_file_path),

@@ -85,13 +85,24 @@ class RegisterVariationsRequest(BaseModel):
 
 class Progress:
     """Reports a run's phase and progress to its record a few times a second, and stops the
-    run (``RunCancelled``) once it is being cancelled."""
+    run once it no longer runs (``RunCancelled``: cancelled, or failed in another chunk).
 
-    def __init__(self, store: RunStore, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
+    A chunk of a run spread over workers (``index``) reports under fields of its own
+    (``done:<i>``...) that the poll sums, so that a chunk run again after its worker was lost
+    is counted once; it also ends at the run's soft time limit, counted from the run's start."""
+
+    def __init__(self, store: RunStore, run_id: str, index: int | None = None) -> None:
+        self.store, self.run_id, self.index = store, run_id, index
         self.last = 0.0
         self.records_done = 0
         self.in_storing = False
+        self.started = None
+        if index is not None:
+            started = store.client.hget(store.key(run_id), "started_at")
+            self.started = float(started or time.time())
+
+    def _field(self, name: str) -> str:
+        return name if self.index is None else f"{name}:{self.index}"
 
     def _due(self) -> bool:
         now = time.monotonic()
@@ -117,15 +128,23 @@ class Progress:
             log.warning("run %s: Redis is unreachable, progress not reported: %s", self.run_id, e)
 
     def _check_cancelled(self) -> None:
-        if self._status() == "cancelling":
+        status = self._status()  # None: Redis unreachable, go on
+        # A chunk's run ends as a whole: cancelled, or failed in another chunk.
+        if status == "cancelling" or (self.index is not None and status not in ("running", None)):
             raise RunCancelled
+        # A one-task run has Celery's soft limit; a chunk, the time left of its run's.
+        if (
+            self.started is not None
+            and time.time() - self.started > settings.celery_soft_time_limit
+        ):
+            raise SoftTimeLimitExceeded()
 
     def records(self, records: int, *_: object) -> None:
         """Annotation: records done (the core's progress callback; its last call, whether due
         or not, has the run's record count)."""
         self.records_done = records
         if self._due():
-            self._update(done=records)
+            self._update(**{self._field("done"): records})
             self._check_cancelled()
 
     def storing(self, stored: int, rows: int) -> None:
@@ -133,9 +152,11 @@ class Progress:
         if not self.in_storing:
             # Called first when every record is annotated.
             self.in_storing = True
-            self._update(phase="storing", stored=0, to_store=0, done=self.records_done)
-        else:
-            self._update(stored=stored, to_store=rows)
+            stored, rows = 0, 0
+            if self.index is None:
+                self._update(phase="storing")
+            self._update(**{self._field("done"): self.records_done})
+        self._update(**{self._field("stored"): stored, self._field("to_store"): rows})
         self._check_cancelled()
 
 
