@@ -34,26 +34,6 @@ from anyvar.queueing.tasks import (
 log = logging.getLogger(__name__)
 
 
-def part_path(input_file_path: str, index: int) -> Path:
-    """A chunk's part: beside the input, named after the run (the sweeper keeps it while the
-    run is active and removes it after)."""
-    return Path(f"{input_file_path}.part-{index}")
-
-
-def remove_leftovers(input_file_path: str) -> None:
-    """The input and what a killed chunk left half-written (the core's temporary
-    ``.<part>.<pid>.<n>.partial``)."""
-    path = Path(input_file_path)
-    workdir.remove(path, *path.parent.glob(f".{path.name}.part-*.partial"))
-
-
-def remove_run_files(input_file_path: str) -> None:
-    """Every file of a run spread over workers: input, leftovers and its chunks' parts."""
-    path = Path(input_file_path)
-    remove_leftovers(input_file_path)
-    workdir.remove(*path.parent.glob(f"{path.name}.part-*"))
-
-
 @celery_app.task(name=CHUNK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
     """Annotate and register one range of a run's input into its part file; None when the
@@ -74,11 +54,11 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
             f"(ANYVAR_VCF_CHUNK_ATTEMPTS={settings.vcf_chunk_attempts})",
             error_code="WORKER_LOST_ERROR",
         )
-        remove_run_files(request.input_file_path)
+        workdir.remove_chunked_run(request.input_file_path)
         return None
     store.client.hsetnx(key, "started_at", f"{time.time():.3f}")
     store.update(run_id, phase="annotating")
-    part = part_path(request.input_file_path, index)
+    part = workdir.part_path(request.input_file_path, index)
     progress = Progress(store, run_id, index)
     try:
         registry().annotate(
@@ -106,7 +86,7 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
                 error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
                 error_code="TIME_LIMIT_EXCEEDED",
             )
-        remove_run_files(request.input_file_path)
+        workdir.remove_chunked_run(request.input_file_path)
         return None
     except BaseException as e:
         # The first chunk to fail ends the run; the others stop at their next progress report.
@@ -124,7 +104,7 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
 def _end_cancelled(store: RunStore, run_id: str, input_file_path: str) -> None:
     """A chunk found its run no longer running: it leaves no file behind, and a run being
     cancelled is recorded as cancelled."""
-    remove_run_files(input_file_path)
+    workdir.remove_chunked_run(input_file_path)
     if store.transition(run_id, "cancelled", ("cancelling",)) == "cancelling":
         store.finish_cancelled(run_id)
 
@@ -143,7 +123,7 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
     if request.output_compression == "none":
         # Plain parts are the output as they are: the poll sends them one after the other,
         # and the run's one serial step (copying them into one file) is not needed.
-        remove_leftovers(request.input_file_path)
+        workdir.remove_chunk_leftovers(request.input_file_path)
         if store.transition(run_id, "succeeded", ("running",)) != "running":
             _end_cancelled(store, run_id, request.input_file_path)
             return None
@@ -165,9 +145,9 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
     except (AnyVarError, OSError) as e:
         workdir.remove(*workdir.output_files(output))
         store.finish(run_id, "failed", **failure_fields(e))
-        remove_run_files(request.input_file_path)
+        workdir.remove_chunked_run(request.input_file_path)
         return None
-    remove_run_files(request.input_file_path)
+    workdir.remove_chunked_run(request.input_file_path)
     if store.transition(run_id, "succeeded", ("running",)) != "running":
         workdir.remove(*workdir.output_files(output))  # cancelled while joining
         _end_cancelled(store, run_id, request.input_file_path)

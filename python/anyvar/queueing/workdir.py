@@ -1,5 +1,7 @@
 """The shared work directory: where uploads and results of asynchronous runs live, in date
-folders (``YYYYMMDD``), and the sweep that removes what no run needs any more."""
+folders (``YYYYMMDD``), and the sweep that removes what no run needs any more. Every run
+file's name is made here: inputs and outputs, their indexes, the parts of a run spread over
+workers, and what the core leaves half-written (``.partial``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from anyvar.queueing.runs import ACTIVE, RunStore
+from anyvar.queueing import ACTIVE
+from anyvar.queueing.runs import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,26 @@ def run_files(run: dict[str, str]) -> list[str]:
         output = Path(run["output"])
         files += [str(p) for p in output.parent.glob(f".{output.name}.*.partial*")]
     return files
+
+
+def part_path(input_file_path: str, index: int) -> Path:
+    """A chunk's part: beside the input, named after the run (the sweeper keeps it while the
+    run is active and removes it after)."""
+    return Path(f"{input_file_path}.part-{index}")
+
+
+def remove_chunk_leftovers(input_file_path: str) -> None:
+    """The input and what a killed chunk left half-written (the core's temporary
+    ``.<part>.<pid>.<n>.partial``)."""
+    path = Path(input_file_path)
+    remove(path, *path.parent.glob(f".{path.name}.part-*.partial"))
+
+
+def remove_chunked_run(input_file_path: str) -> None:
+    """Every file of a run spread over workers: input, leftovers and its chunks' parts."""
+    path = Path(input_file_path)
+    remove_chunk_leftovers(input_file_path)
+    remove(*path.parent.glob(f"{path.name}.part-*"))
 
 
 def _needed(path: Path, store: RunStore) -> bool:
