@@ -1,7 +1,7 @@
-"""The Celery app and what the API needs to publish runs: configured from the environment
-(AnyVar's ``CELERY_*`` variables and defaults), the task names, the run store, and
-``publish``. The API imports this module only; the tasks are in ``tasks`` and ``fanout``, and
-the worker's entry point is ``celery_worker``."""
+"""The Celery app and what the API needs to publish runs: the app configured from the
+environment (AnyVar's ``CELERY_*`` variables and defaults), the run store, and ``publish``,
+which names tasks by the names in ``anyvar.queueing``. The API imports this module only; the
+tasks are in ``tasks`` and ``fanout``, and the worker's entry point is ``celery_worker``."""
 
 from __future__ import annotations
 
