@@ -14,6 +14,23 @@ import pytest
 from anyvar.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
+
+SLOW = {
+    "test_anyvar_suite", "test_async", "test_differential", "test_fanout", "test_faults",
+    "test_interop", "test_limits", "test_page", "test_registry", "test_runs", "test_schema",
+    "test_seqrepo_http", "test_serve",
+}  # fmt: skip
+"""Modules whose tests start whole stacks (API, Celery workers, their own Redis or PostgreSQL)
+or run a peer (vrs-python, AnyVar 1.0.0) over large inputs: marked ``slow``, so that
+``pytest -m "not slow"`` is a fast tier to iterate with. CI runs both tiers."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module.__name__ in SLOW:
+            item.add_marker(pytest.mark.slow)
+
+
 VECTORS = REPO / "tests" / "data" / "vectors"
 """The spec's test vectors, copied from shared/spec/vectors so a bare clone carries them."""
 SEQREPO_CLI = Path(sys.executable).with_name("seqrepo")
