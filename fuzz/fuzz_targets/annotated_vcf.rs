@@ -6,7 +6,7 @@
 
 use anyvar_core::allele::Allele;
 use anyvar_core::vcf::{ingest_annotated_vcf, AlleleSink, Input};
-use anyvar_fuzz::{record_options, scratch_file, source};
+use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 
 /// Prepended when the input asks for it, so that most inputs reach the records.
@@ -31,13 +31,8 @@ impl AlleleSink for Count {
 fuzz_target!(|data: &[u8]| {
     // The first byte chooses the options: bits 1, 2 and 4 the record options (only validation
     // matters here), 8 the fixed header before the rest, 16 re-annotation with a conflicts CSV.
-    let Some((&bits, body)) = data.split_first() else {
+    let Some((bits, file)) = options_and_file(data, HEADER) else {
         return;
-    };
-    let file = if bits & 8 != 0 {
-        [HEADER, body].concat()
-    } else {
-        body.to_vec()
     };
     std::fs::write(scratch_file(), file).expect("write the scratch file");
     let options = record_options(bits);

@@ -10,7 +10,7 @@ use anyvar_core::vcf::{
     annotate_in_memory, ingest_annotated_vcf, AlleleSink, AnnotateOptions, Annotator, Compression,
     Input, MissingString,
 };
-use anyvar_fuzz::{record_options, scratch_file, source};
+use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 
 /// Prepended when the input asks for it, so that most inputs reach the records.
@@ -46,13 +46,8 @@ fn data_lines(vcf: &[u8]) -> Vec<&[u8]> {
 fuzz_target!(|data: &[u8]| {
     // The first byte chooses the options: bits 1, 2 and 4 the record options (REF too, VRS
     // attributes, validation), 8 the fixed header before the rest, 16 empty missing strings.
-    let Some((&bits, body)) = data.split_first() else {
+    let Some((bits, vcf)) = options_and_file(data, HEADER) else {
         return;
-    };
-    let vcf = if bits & 8 != 0 {
-        [HEADER, body].concat()
-    } else {
-        body.to_vec()
     };
     let options = AnnotateOptions {
         record: record_options(bits),

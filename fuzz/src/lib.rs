@@ -1,5 +1,5 @@
 //! What the fuzz targets share: a tiny FASTA reference written once per process, a scratch
-//! file, and the annotator options a target derives from its input's first byte.
+//! file, and the options a target takes from its input's first byte (with the rest of the input).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -60,6 +60,19 @@ pub fn source() -> &'static SequenceSource {
         );
         SequenceSource::open(&uri, None).expect("the fuzz reference opens")
     })
+}
+
+/// A target's input cut in two: its first byte, whose bits choose the options, and the rest,
+/// with `header` before it when bit 8 is set (so that records are reached without the fuzzer
+/// first having to find a header). None for an empty input.
+pub fn options_and_file(data: &[u8], header: &[u8]) -> Option<(u8, Vec<u8>)> {
+    let (&bits, body) = data.split_first()?;
+    let file = if bits & 8 != 0 {
+        [header, body].concat()
+    } else {
+        body.to_vec()
+    };
+    Some((bits, file))
 }
 
 /// Record options from the bits of one byte, so the fuzzer explores every combination.
