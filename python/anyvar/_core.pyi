@@ -109,8 +109,7 @@ class Storage:
         self,
         alleles: list[Allele],
         objects: list[tuple[str, str]],
-        annotation_type: str,
-        annotations: list[tuple[str, str]],
+        stamp: tuple[str, str, list[str]],
         mappings: list[tuple[str, str, str]],
     ) -> int: ...
     def annotations(

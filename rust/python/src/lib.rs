@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
-use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration};
+use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration, Stamp};
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
@@ -262,25 +262,29 @@ impl Storage {
         .map_err(to_py)
     }
 
-    /// Stores a registration request's alleles, other VRS objects (`(id, JSON)`), annotations
-    /// of `annotation_type` (`(object_id, JSON value)`, each where the object has none of that
-    /// type) and `(source_id, dest_id, mapping_type)` mappings, written side by side. Returns
-    /// how many alleles were new.
+    /// Stores a registration request's alleles, other VRS objects (`(id, JSON)`), a stamp
+    /// `(annotation_type, JSON value, object ids)` added to each of those objects that has no
+    /// annotation of that type, and `(source_id, dest_id, mapping_type)` mappings, written side
+    /// by side. Returns how many alleles were new.
     fn register(
         &self,
         py: Python<'_>,
         alleles: Vec<Bound<'_, PyAllele>>,
         objects: Vec<(String, String)>,
-        annotation_type: String,
-        annotations: Vec<(String, String)>,
+        stamp: (String, String, Vec<String>),
         mappings: Vec<(String, String, String)>,
     ) -> PyResult<u64> {
+        let (annotation_type, value, stamped) = stamp;
         let alleles: Vec<Allele> = alleles.iter().map(|a| a.get().inner.clone()).collect();
         let mappings = to_mappings(mappings)?;
         let registration = Registration {
             alleles: &alleles,
             objects: &objects,
-            stamps: (&annotation_type, &annotations),
+            stamp: Stamp {
+                annotation_type: &annotation_type,
+                value: &value,
+                object_ids: &stamped,
+            },
             mappings: &mappings,
         };
         py.detach(|| self.inner.register(&registration))

@@ -131,10 +131,18 @@ pub struct Registration<'a> {
     pub alleles: &'a [Allele],
     /// `(id, JSON)` of other VRS objects (copy numbers).
     pub objects: &'a [(String, String)],
-    /// An annotation type and `(object id, JSON value)`s, each added where the object has
-    /// none of that type (AnyVar's `creation_timestamp`).
-    pub stamps: (&'a str, &'a [(String, String)]),
+    /// What each of these objects is annotated with where it has no annotation of that type
+    /// yet (AnyVar's `creation_timestamp`).
+    pub stamp: Stamp<'a>,
     pub mappings: &'a [Mapping],
+}
+
+/// One annotation (a type and a JSON value) for many objects, each stamped only where it has
+/// none of that type: the batch shares its creation time, so the value is sent once.
+pub struct Stamp<'a> {
+    pub annotation_type: &'a str,
+    pub value: &'a str,
+    pub object_ids: &'a [String],
 }
 
 fn text(cell: Option<String>, column: &str) -> Result<String> {
@@ -185,9 +193,8 @@ impl Storage {
     /// transaction, so the database does both at once and the request waits for the slower.
     /// Returns how many alleles were new to the database.
     pub fn register(&self, registration: &Registration<'_>) -> Result<u64> {
-        let (annotation_type, stamps) = registration.stamps;
         let mut rest = self.objects_statement(registration.objects)?;
-        rest.extend(self.stamps_statement(annotation_type, stamps)?);
+        rest.extend(self.stamps_statement(&registration.stamp)?);
         rest.extend(self.mappings_statement(registration.mappings)?);
         std::thread::scope(|scope| {
             let beside = scope.spawn(|| self.run(&rest));
@@ -244,44 +251,35 @@ impl Storage {
             .map_err(|e| Error::Storage(format!("annotations.id: {e}")))
     }
 
-    /// Adds `(object_id, JSON value)` annotations of one type to the objects that have none of
-    /// that type yet (AnyVar's creation timestamps), in one transaction.
-    pub fn add_annotations_if_missing(
-        &self,
-        annotation_type: &str,
-        annotations: &[(String, String)],
-    ) -> Result<()> {
-        self.run(&self.stamps_statement(annotation_type, annotations)?)
+    /// Adds `stamp` to the objects that have no annotation of its type yet (AnyVar's creation
+    /// timestamps), in one transaction.
+    pub fn add_annotations_if_missing(&self, stamp: &Stamp<'_>) -> Result<()> {
+        self.run(&self.stamps_statement(stamp)?)
     }
 
-    fn stamps_statement(
-        &self,
-        annotation_type: &str,
-        annotations: &[(String, String)],
-    ) -> Result<Vec<Statement>> {
-        let mut rows: Vec<[&str; 2]> = (annotations.iter())
-            .map(|(id, value)| [&**id, &**value])
-            .collect();
-        rows.sort_unstable_by_key(|r| r[0]);
-        rows.dedup_by_key(|r| r[0]); // one per object, in one statement too
-        if rows.is_empty() {
+    fn stamps_statement(&self, stamp: &Stamp<'_>) -> Result<Vec<Statement>> {
+        let mut ids: Vec<[&str; 1]> = stamp.object_ids.iter().map(|id| [&**id]).collect();
+        ids.sort_unstable();
+        ids.dedup(); // one per object, in one statement too
+        if ids.is_empty() {
             return Ok(vec![]);
         }
-        let (param, item) = json_rows(&*self.store, &rows)?;
+        // The value a parameter of its own, not a column of each row: converting it to JSON
+        // once per row was a third of the statement's time in PostgreSQL.
+        let (param, item) = json_rows(&*self.store, &ids)?;
         let d = self.store.dialect();
         let sql = format!(
             "INSERT INTO annotations (object_id, annotation_type, annotation_value)
-             SELECT {id}, CAST($2 AS TEXT), CAST({value} AS TEXT){to_json} FROM {rows}
+             SELECT {id}, CAST($2 AS TEXT), CAST($3 AS TEXT){to_json} FROM {rows}
              WHERE NOT EXISTS (SELECT 1 FROM annotations a
                                WHERE a.object_id = {id} AND a.annotation_type = CAST($2 AS TEXT))",
             id = item(0),
-            value = item(1),
             to_json = d.to_json,
             rows = d.json_rows
         );
         Ok(vec![Statement::new(
             sql,
-            vec![param, annotation_type.into()],
+            vec![param, stamp.annotation_type.into(), stamp.value.into()],
         )])
     }
 
@@ -487,13 +485,14 @@ pub(crate) mod tests {
         assert_eq!(storage.annotations(&a, None).unwrap().len(), 3);
         assert_eq!(storage.delete_annotations(&a, "other").unwrap(), 1);
         assert_eq!(storage.annotations(&a, None).unwrap().len(), 2);
-        let stamps = [(a.clone(), r#""t1""#.into()), (b.clone(), r#""t1""#.into())];
-        storage
-            .add_annotations_if_missing("created", &stamps)
-            .unwrap();
-        storage
-            .add_annotations_if_missing("created", &[(a.clone(), r#""t2""#.into())])
-            .unwrap();
+        let stamp = |value, object_ids| Stamp {
+            annotation_type: "created",
+            value,
+            object_ids,
+        };
+        let (both, first) = ([a.clone(), b.clone()], [a.clone()]);
+        (storage.add_annotations_if_missing(&stamp(r#""t1""#, &both))).unwrap();
+        (storage.add_annotations_if_missing(&stamp(r#""t2""#, &first))).unwrap();
         let created = storage.annotations(&a, Some("created")).unwrap();
         assert_eq!(created.len(), 1);
         assert_eq!(created[0].value, r#""t1""#, "the first stays");
@@ -561,15 +560,15 @@ pub(crate) mod tests {
     /// A registration request's alleles, objects, stamps and mappings, stored together.
     fn exercise_register(storage: &Storage, alleles: &[Allele]) {
         let (a, b, c) = (alleles[0].id(), alleles[1].id(), alleles[2].id());
-        storage
-            .add_annotations_if_missing("created", &[(a.clone(), r#""before""#.into())])
-            .unwrap();
+        let before = Stamp {
+            annotation_type: "created",
+            value: r#""before""#,
+            object_ids: &[a.clone()],
+        };
+        storage.add_annotations_if_missing(&before).unwrap();
         let cn = r#"{"id":"ga4gh:CN.y","type":"CopyNumberChange"}"#;
         let objects = [("ga4gh:CN.y".to_string(), cn.to_string())];
-        let stamps: Vec<(String, String)> = [&a, &b, &c, &"ga4gh:CN.y".to_string()]
-            .iter()
-            .map(|id| (id.to_string(), r#""now""#.to_string()))
-            .collect();
+        let stamped = [a.clone(), b.clone(), c.clone(), "ga4gh:CN.y".to_string()];
         let mappings = [Mapping {
             source_id: b.clone(),
             dest_id: c.clone(),
@@ -578,7 +577,11 @@ pub(crate) mod tests {
         let registration = Registration {
             alleles: &alleles[..3],
             objects: &objects,
-            stamps: ("created", &stamps),
+            stamp: Stamp {
+                annotation_type: "created",
+                value: r#""now""#,
+                object_ids: &stamped,
+            },
             mappings: &mappings,
         };
         assert_eq!(
