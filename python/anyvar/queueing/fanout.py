@@ -9,7 +9,6 @@ as for a run on one worker."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -43,13 +42,12 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
     store = run_store()
     key = store.key(run_id)
     attempts = store.client.hincrby(key, f"attempts:{index}", 1)
-    if store.transition(run_id, "running", ("queued", "running")) not in ("queued", "running"):
+    if store.start(run_id) not in ("queued", "running"):
         _end_cancelled(store, run_id, request.input_file_path)
         return None
     if attempts > settings.vcf_chunk_attempts:
-        store.finish(
+        store.fail(
             run_id,
-            "failed",
             error=f"Chunk {index} of the run was lost with its worker {attempts - 1} times "
             f"(ANYVAR_VCF_CHUNK_ATTEMPTS={settings.vcf_chunk_attempts})",
             error_code="WORKER_LOST_ERROR",
@@ -79,22 +77,18 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
         _end_cancelled(store, run_id, request.input_file_path)
         return None
     except SoftTimeLimitExceeded:
-        if store.transition(run_id, "failed", ("running",)) == "running":
-            store.finish(
-                run_id,
-                "failed",
-                error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
-                error_code="TIME_LIMIT_EXCEEDED",
-            )
+        store.fail(
+            run_id,
+            error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
+            error_code="TIME_LIMIT_EXCEEDED",
+        )
         workdir.remove_chunked_run(request.input_file_path)
         return None
     except BaseException as e:
         # The first chunk to fail ends the run; the others stop at their next progress report.
-        found = store.transition(run_id, "failed", ("running",))
-        if found == "running":
-            store.finish(run_id, "failed", **failure_fields(e))
+        if store.fail(run_id, **failure_fields(e)) == "failed":
             log.warning("run %s failed in chunk %d: %s", run_id, index, e)
-        _end_cancelled(store, run_id, request.input_file_path)
+        workdir.remove_chunked_run(request.input_file_path)
         if not isinstance(e, (AnyVarError, OSError, ValueError)):
             raise
         return None
@@ -103,10 +97,9 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
 
 def _end_cancelled(store: RunStore, run_id: str, input_file_path: str) -> None:
     """A chunk found its run no longer running: it leaves no file behind, and a run being
-    cancelled is recorded as cancelled."""
+    cancelled ends cancelled (one that ended otherwise stays as it is)."""
     workdir.remove_chunked_run(input_file_path)
-    if store.transition(run_id, "cancelled", ("cancelling",)) == "cancelling":
-        store.finish_cancelled(run_id)
+    store.end(run_id, "cancelled")
 
 
 @celery_app.task(name=JOIN_TASK, bind=True)
@@ -124,14 +117,12 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
         # Plain parts are the output as they are: the poll sends them one after the other,
         # and the run's one serial step (copying them into one file) is not needed.
         workdir.remove_chunk_leftovers(request.input_file_path)
-        if store.transition(run_id, "succeeded", ("running",)) != "running":
+        if store.succeed(run_id, parts) != "succeeded":
             _end_cancelled(store, run_id, request.input_file_path)
-            return None
-        store.finish(run_id, "succeeded", parts=json.dumps(parts))
         return None
     work_dir = settings.vcf_async_work_dir or Path(request.input_file_path).parent.parent
     output = workdir.new_path(work_dir, run_id, "output")
-    store.update(run_id, output=output)
+    store.set_outputs(run_id, [output])
     try:
         # The one serial step of a fanned-out run (BGZF output is compressed here): it takes
         # every core, which the run's chunks have just given up.
@@ -144,13 +135,11 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
         )
     except (AnyVarError, OSError) as e:
         workdir.remove(*workdir.output_files(output))
-        store.finish(run_id, "failed", **failure_fields(e))
+        store.fail(run_id, **failure_fields(e))
         workdir.remove_chunked_run(request.input_file_path)
         return None
     workdir.remove_chunked_run(request.input_file_path)
-    if store.transition(run_id, "succeeded", ("running",)) != "running":
+    if store.succeed(run_id, [output]) != "succeeded":
         workdir.remove(*workdir.output_files(output))  # cancelled while joining
-        _end_cancelled(store, run_id, request.input_file_path)
         return None
-    store.finish(run_id, "succeeded", output=output)
     return str(output)

@@ -1,19 +1,29 @@
-"""The state of asynchronous runs, kept in Redis (the result backend) under ``anyvar:run:<id>``.
+"""The lifecycle of asynchronous runs, kept in Redis (the result backend) under
+``anyvar:run:<id>``: every change of a run's state is one of the transitions here, atomic in
+Redis, used by workers and the API alike.
+
+    reserve -> queued --start--> running --end(succeeded | failed)--> succeeded | failed
+               queued --cancel--> cancelled
+                        running --cancel--> cancelling --end(any)--> cancelled
 
 A run is recorded before its task is published, so a poll never sees an unknown id for a run
-that exists, and the id is reserved atomically, so two submissions cannot both take it. Only
-paths and small metadata live here: files stay in the shared work directory.
+that exists, and the id is reserved atomically, so two submissions cannot both take it. A
+finished run's result is ``outputs``, the files it is made of in order (one, or the parts of a
+run spread over workers). Only paths and small metadata live here: files stay in the shared
+work directory.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from anyvar.queueing import ACTIVE, CANCELLED
+
+if TYPE_CHECKING:
+    import redis
 
 FINISHED = ("succeeded", "failed")
 """Runs whose result (or failure) is kept until it is collected."""
@@ -31,7 +41,7 @@ CELERY_NAMES = {
 
 # Takes the id unless a run holds it: active, or finished and not yet collected, and lists it
 # in the index. KEYS: record, index; ARGV: ttl, submission time, run id, field/value pairs.
-# Returns {1, old input, old output} (the caller removes a replaced run's files) or {0, status}.
+# Returns {1, old input, old outputs} (the caller removes a replaced run's files) or {0, status}.
 _RESERVE = """
 local key = KEYS[1]
 local status = redis.call('HGET', key, 'status')
@@ -44,7 +54,7 @@ if status then
     return {0, status}
   end
 end
-local old = redis.call('HMGET', key, 'input', 'output')
+local old = redis.call('HMGET', key, 'input', 'outputs')
 redis.call('DEL', key)
 redis.call('HSET', key, unpack(ARGV, 4))
 redis.call('EXPIRE', key, tonumber(ARGV[1]))
@@ -52,19 +62,63 @@ redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
 return {1, old[1] or '', old[2] or ''}
 """
 
-# Moves a run to `to` only from one of the listed states; returns the state it found.
-_TRANSITION = """
+# A worker takes a run: running from queued (or from running: delivered again after its worker
+# was lost). KEYS: record. Returns the state it found ('' for none).
+_START = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return '' end
-for i = 3, #ARGV do
-  if ARGV[i] == status then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1])
-    if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
-    return status
-  end
+if status == 'queued' or status == 'running' then
+  redis.call('HSET', KEYS[1], 'status', 'running')
 end
-return status
+return status or ''
 """
+
+# Ends an active run: with its outcome from queued or running, as cancelled from cancelling
+# (the client's cancel wins); an ended run stays as it is. KEYS: record; ARGV: outcome, ttl,
+# time, the cancelled error and code, field/value pairs. Returns the state it recorded ('' for
+# none).
+_END = """
+local status = redis.call('HGET', KEYS[1], 'status')
+local ended
+if status == 'queued' or status == 'running' then
+  ended = ARGV[1]
+  redis.call('HSET', KEYS[1], 'status', ended, 'phase', 'done', 'finished_at', ARGV[3],
+             unpack(ARGV, 6))
+elseif status == 'cancelling' then
+  ended = 'cancelled'
+  redis.call('HSET', KEYS[1], 'status', ended, 'phase', 'done', 'finished_at', ARGV[3],
+             'error', ARGV[4], 'error_code', ARGV[5])
+else
+  return ''
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return ended
+"""
+
+# A client's cancel: a queued run ends cancelled, a running one is being cancelled (its worker
+# ends it), a finished one is deleted (collected: its id may be used again at once). KEYS:
+# record; ARGV: ttl, time, the cancelled error and code. Returns the state it found.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'phase', 'done', 'finished_at', ARGV[2],
+             'error', ARGV[3], 'error_code', ARGV[4])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+elseif status == 'running' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelling')
+elseif status == 'succeeded' or status == 'failed' then
+  redis.call('HSET', KEYS[1], 'deleted', '1', 'collected', '1')
+end
+return status or ''
+"""
+
+
+def outputs(run: dict[str, str]) -> list[str]:
+    """The files a run's result is made of, in order (none before it has one)."""
+    return json.loads(run.get("outputs") or "[]")
+
+
+def _cancelled() -> tuple[str, str]:
+    return CANCELLED["error"], CANCELLED["error_code"]
 
 
 class RunIdInUse(Exception):
@@ -84,6 +138,9 @@ class RunStore:
 
     @classmethod
     def from_url(cls, url: str, result_expires: int, active_ttl: int) -> RunStore:
+        # Imported here: the API imports the lifecycle without the queueing extra installed.
+        import redis
+
         return cls(redis.Redis.from_url(url, decode_responses=True), result_expires, active_ttl)
 
     @staticmethod
@@ -113,35 +170,43 @@ class RunStore:
             raise RunIdInUse(run_id, result[1])
         return result[1], result[2]
 
-    def transition(self, run_id: str, to: str, allowed: tuple[str, ...]) -> str:
-        """Sets ``to`` if the run is in one of ``allowed``; returns the state it was in."""
-        ttl = self.result_expires if to not in ACTIVE else 0
-        return self.client.eval(_TRANSITION, 1, self.key(run_id), to, ttl, *allowed)
+    def start(self, run_id: str) -> str:
+        """A worker takes the run (see ``_START``); returns the state it found."""
+        return self.client.eval(_START, 1, self.key(run_id))
 
     def update(self, run_id: str, **fields: Any) -> None:
         self.client.hset(
             self.key(run_id), mapping={k: "" if v is None else str(v) for k, v in fields.items()}
         )
 
-    def finish(self, run_id: str, status: str, **fields: Any) -> None:
-        """Records the outcome (any outcome ends the run's phases); the record then lives
-        ``result_expires`` seconds."""
-        pipe = self.client.pipeline()
-        pipe.hset(
-            self.key(run_id),
-            mapping={
-                "status": status,
-                "phase": "done",
-                "finished_at": f"{time.time():.3f}",
-                **{k: "" if v is None else str(v) for k, v in fields.items()},
-            },
-        )
-        pipe.expire(self.key(run_id), self.result_expires)
-        pipe.execute()
+    def set_outputs(self, run_id: str, files: list[str]) -> None:
+        """The files the run's result will be, recorded before they are written, so that
+        whoever ends the run (or replaces it, or a sweep) finds and removes them."""
+        self.update(run_id, outputs=json.dumps([str(f) for f in files]))
 
-    def finish_cancelled(self, run_id: str) -> None:
-        """Records that the run was cancelled."""
-        self.finish(run_id, "cancelled", **CANCELLED)
+    def end(self, run_id: str, outcome: str, **fields: Any) -> str:
+        """Ends the run with ``outcome`` (succeeded, failed or cancelled) and ``fields`` (a
+        failure's error and code) unless a client cancelled it meanwhile (it ends cancelled)
+        or it ended already (nothing changes); returns the state recorded, '' for none. The
+        record then lives ``result_expires`` seconds."""
+        args: list[Any] = [outcome, self.result_expires, f"{time.time():.3f}", *_cancelled()]
+        for k, v in fields.items():
+            args += [k, "" if v is None else str(v)]
+        return self.client.eval(_END, 1, self.key(run_id), *args)
+
+    def succeed(self, run_id: str, files: list[str]) -> str:
+        """Ends the run with its result, the ``files`` it is made of in order."""
+        return self.end(run_id, "succeeded", outputs=json.dumps([str(f) for f in files]))
+
+    def fail(self, run_id: str, **failure: Any) -> str:
+        """Ends the run as failed with ``failure`` (error, error_code, line); the first
+        failure of a run spread over workers is the one recorded."""
+        return self.end(run_id, "failed", **failure)
+
+    def cancel(self, run_id: str) -> str:
+        """A client's cancel (see ``_CANCEL``); returns the state it found, '' for none."""
+        args = [self.result_expires, f"{time.time():.3f}", *_cancelled()]
+        return self.client.eval(_CANCEL, 1, self.key(run_id), *args)
 
     def status(self, run_id: str) -> str | None:
         return self.client.hget(self.key(run_id), "status")

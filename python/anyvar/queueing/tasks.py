@@ -186,23 +186,21 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
     if store.get(run_id) is None:
         # Published by another client (AnyVar's task name and arguments): record it here.
         store.reserve(run_id, {"kind": kind, "input": input_file_path})
-    found = store.transition(run_id, "running", ("queued", "running"))
+    found = store.start(run_id)
     if found not in ("queued", "running"):
         # Cancelled while queued, or while its worker was lost: nothing to do and nothing to
         # leave behind.
         workdir.remove(input_file_path)
-        if found == "cancelling":
-            store.finish_cancelled(run_id)
+        store.end(run_id, "cancelled")
         return None
     if found == "running":
         # Delivered again after its worker was lost: what the lost attempt half-wrote goes
         # (found by the fault tests: its .partial output stayed until a sweep).
-        lost = store.client.hget(store.key(run_id), "output")
-        if lost:
-            workdir.remove(*workdir.run_files({"output": lost}))
+        workdir.remove(*workdir.output_files_of(store.get(run_id) or {}))
     work_dir = settings.vcf_async_work_dir or Path(input_file_path).parent.parent
     output = workdir.new_path(work_dir, run_id, "output")
-    store.update(run_id, started_at=f"{time.time():.3f}", output=output, done=0, phase="annotating")
+    store.set_outputs(run_id, [output])
+    store.update(run_id, started_at=f"{time.time():.3f}", done=0, phase="annotating")
     progress = Progress(store, run_id)
     started = time.monotonic()
 
@@ -219,43 +217,40 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
             stored=s.get("stored", 0),
         )
 
-    def finish(status: str, **fields: object) -> None:
-        retrying(store.finish, run_id, status, **fields)
+    def failed(**failure: object) -> None:
+        workdir.remove(input_file_path, *workdir.output_files(output))
+        # Counted as it is recorded (cancelled, if a client cancelled it meanwhile).
+        ended(retrying(store.fail, run_id, **failure) or "failed")
 
     try:
         summary = work(Path(input_file_path), output, progress)
-        if retrying(store.status, run_id) == "cancelling":
-            raise RunCancelled  # cancelled while its last alleles were being stored
     except RunCancelled:
         workdir.remove(input_file_path, *workdir.output_files(output))
-        retrying(store.finish_cancelled, run_id)
+        retrying(store.end, run_id, "cancelled")
         ended("cancelled")
         return None
     except SoftTimeLimitExceeded:
-        workdir.remove(input_file_path, *workdir.output_files(output))
-        ended("failed")
-        finish(
-            "failed",
+        failed(
             error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
             error_code="TIME_LIMIT_EXCEEDED",
         )
         raise
     except (AnyVarError, OSError, ValueError) as e:
         # Bad input or an unusable source: the run fails with the reason, the worker goes on.
-        workdir.remove(input_file_path, *workdir.output_files(output))
         failure = failure_fields(e)
-        finish("failed", **failure)
-        ended("failed")
+        failed(**failure)
         log.warning("run %s failed: %s", run_id, failure["error"])
         return None
     except BaseException as e:
-        workdir.remove(input_file_path, *workdir.output_files(output))
-        finish("failed", **failure_fields(e))
-        ended("failed")
+        failed(**failure_fields(e))
         raise
     workdir.remove(input_file_path)
+    if retrying(store.succeed, run_id, [output]) == "cancelled":
+        # Cancelled while its last alleles were being stored.
+        workdir.remove(*workdir.output_files(output))
+        ended("cancelled")
+        return None
     ended("succeeded", summary)
-    finish("succeeded", output=output)
     return str(output)
 
 

@@ -5,7 +5,6 @@ workers, and what the core leaves half-written (``.partial``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -13,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from anyvar.queueing import ACTIVE
-from anyvar.queueing.runs import RunStore
+from anyvar.queueing.runs import RunStore, outputs
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +48,22 @@ def index_of(output: str | Path) -> Path | None:
     return next((Path(p) for p in output_files(output)[1:] if Path(p).exists()), None)
 
 
-def run_files(run: dict[str, str]) -> list[str]:
-    """Every file of a run's record: its input, and its output (with its index) or the parts
-    its output is made of (a run spread over workers with plain output), and what a worker
-    killed while writing the output left half-written beside it (the core's
+def output_files_of(run: dict[str, str]) -> list[str]:
+    """The files a run's result is or will be made of (``outputs``: one output, or the parts
+    of a run spread over workers with plain output), each with its index and what a worker
+    killed while writing it left half-written beside it (the core's
     ``.<output>.<pid>.<n>.partial`` and its index: found by the fault tests, it stayed until a
     sweep long after the run failed)."""
-    files = [run.get("input", ""), *output_files(run.get("output"))]
-    files += json.loads(run.get("parts") or "[]")
-    if run.get("output"):
-        output = Path(run["output"])
-        files += [str(p) for p in output.parent.glob(f".{output.name}.*.partial*")]
+    files = []
+    for output in outputs(run):
+        path = Path(output)
+        files += [*output_files(output), *map(str, path.parent.glob(f".{path.name}.*.partial*"))]
     return files
+
+
+def run_files(run: dict[str, str]) -> list[str]:
+    """Every file of a run's record: its input and its result's files."""
+    return [run.get("input", ""), *output_files_of(run)]
 
 
 def part_path(input_file_path: str, index: int) -> Path:
@@ -89,16 +92,10 @@ def _needed(path: Path, store: RunStore) -> bool:
         return False  # expired or unknown
     if run["status"] in ACTIVE and run.get("input") and str(path).startswith(run["input"]):
         return True  # the input and, beside it, the parts of its chunks
-    if run["status"] == "succeeded" and str(path) in json.loads(run.get("parts") or "[]"):
-        return True  # the pieces of a result, served one after the other
-    output = run.get("output")
-    if str(path) in output_files(output)[1:]:
-        path = Path(output)  # an output's index is needed as long as the output is
-    if str(path) not in (run.get("input"), output):
-        return False  # a chunk's part of a finished run, or replaced by a resubmission
-    if run["status"] in ("cancelled", "failed"):
-        return False
-    return not (run["status"] == "succeeded" and str(path) == run.get("input"))
+    if str(path) in {f for output in outputs(run) for f in output_files(output)}:
+        # A result's file (or its index): needed while it is written and once it succeeded.
+        return run["status"] not in ("cancelled", "failed")
+    return False  # an input of an ended run, a chunk's part, or replaced by a resubmission
 
 
 def sweep(work_dir: Path, store: RunStore, grace: float = GRACE_SECONDS) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -17,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
 from anyvar.config import Settings
-from anyvar.queueing import CANCELLED, valid_run_id
+from anyvar.queueing import CANCELLED, valid_run_id, workdir
+from anyvar.queueing.runs import RunIdInUse, outputs
 from anyvar.restapi.errors import ApiError, error_response
 
 # AnyVar's texts, by the kind of run asked for.
@@ -125,9 +125,6 @@ async def submit(
 ) -> JSONResponse:
     """Stores the input in the work directory, reserves the run id, publishes the task and
     answers 202 with ``Location`` and ``Retry-After``."""
-    from anyvar.queueing import workdir
-    from anyvar.queueing.runs import RunIdInUse
-
     store, celery = _queueing(request, kind)
     settings: Settings = request.app.state.settings
     run_id = check_run_id(run_id or str(uuid.uuid4()))
@@ -168,14 +165,15 @@ async def submit(
             "total": total if total is not None else "",
             "chunks": len(ranges) or "",
         }
-        old_input, old_output = await run_in_threadpool(store.reserve, run_id, fields)
+        old_input, old_outputs = await run_in_threadpool(store.reserve, run_id, fields)
     except RunIdInUse as e:
         input_path.unlink(missing_ok=True)
         raise ApiError(400, str(e), "RUN_ID_IN_USE", "") from None
     except BaseException:
         input_path.unlink(missing_ok=True)
         raise
-    workdir.remove(old_input, *workdir.output_files(old_output))  # a collected run it replaces
+    # The files of a collected run it replaces.
+    workdir.remove(*workdir.run_files({"input": old_input, "outputs": old_outputs}))
     # Celery keeps the replaced run's result under the same id: drop it so it cannot be
     # mistaken for this run's outcome.
     await run_in_threadpool(celery.celery_app.AsyncResult(run_id).forget)
@@ -334,17 +332,13 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
                 headers={"Retry-After": str(_retry_after(run, settings))},
                 content=body,
             )
-        from anyvar.queueing import workdir
-
         error, code = failure
         workdir.remove(*workdir.run_files(run))
-        await run_in_threadpool(store.finish, run_id, "failed", error=error, error_code=code)
-        run = {**run, "status": "failed", "error": error, "error_code": code}
-        status = "failed"
+        await run_in_threadpool(store.fail, run_id, error=error, error_code=code)
+        run = await run_in_threadpool(store.get, run_id) or run
+        status = run["status"]
     await run_in_threadpool(store.update, run_id, collected=1)
-    files = [Path(p) for p in json.loads(run.get("parts") or "[]")] or [
-        Path(p) for p in [run.get("output")] if p
-    ]
+    files = [Path(p) for p in outputs(run)]
     if status == "succeeded" and files and all(p.exists() for p in files):
         suffix = run.get("result") or "vcf"
         media_type = MEDIA_TYPES.get(suffix, "application/octet-stream")
@@ -365,15 +359,13 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
 async def index(request: Request, run_id: str):
     """The tabix (or, for contigs over 2^29 bases, CSI) index of a succeeded run's BGZF
     result, written beside it by the worker; 404 ``NO_INDEX`` saying why there is none."""
-    from anyvar.queueing import workdir
-
     check_run_id(run_id)
     store, _ = _queueing(request)
     run = await run_in_threadpool(store.get, run_id)
     if run is None:
         return not_found(run_id)
-    done = run["status"] == "succeeded"
-    found = workdir.index_of(run["output"]) if done and run.get("output") else None
+    done, files = run["status"] == "succeeded", outputs(run)
+    found = workdir.index_of(files[0]) if done and len(files) == 1 else None
     if found is None:
         why = (
             "its result is not bgzip-compressed (submit with output_compression=bgzip)"
@@ -427,32 +419,22 @@ async def cancel(request: Request, run_id: str) -> JSONResponse:
     """Cancels a run: a queued one never starts, a running one stops at its next progress
     report (later polls say it was cancelled: 410 ``RUN_CANCELLED``). A finished run is
     deleted: its files go and later polls say its result is gone (410 ``RESULT_GONE``)."""
-    from anyvar.queueing import workdir
-
     check_run_id(run_id)
     store, _ = _queueing(request)
-    found = await run_in_threadpool(store.transition, run_id, "cancelled", ("queued",))
+    run = await run_in_threadpool(store.get, run_id) or {}
+    found = await run_in_threadpool(store.cancel, run_id)
     if found == "":
         return not_found(run_id)
-    run = await run_in_threadpool(store.get, run_id) or {}
-    if found == "running":
-        await run_in_threadpool(store.transition, run_id, "cancelling", ("running",))
-        status, message = "CANCELLED", "Run is being cancelled"
-    elif found == "queued":
+    if found in ("queued", "succeeded", "failed"):
+        # No Celery revoke for a queued run: workers would remember the id and discard a
+        # later run reusing it; the task itself skips a run that is no longer queued.
         workdir.remove(*workdir.run_files(run))
-        await run_in_threadpool(store.update, run_id, phase="done", **CANCELLED)
-        # No Celery revoke: workers would remember the id and discard a later run reusing it;
-        # the task itself skips a run that is no longer queued.
-        status, message = "CANCELLED", "Run cancelled"
-    elif found in ("succeeded", "failed"):
-        workdir.remove(*workdir.run_files(run))
-        # Collected: its id may be used again at once.
-        await run_in_threadpool(store.update, run_id, deleted=1, collected=1)
+    if found in ("succeeded", "failed"):
         status, message = "DELETED", "Run deleted: its result is removed"
-    else:  # cancelling or cancelled already
+    elif found in ("queued", "cancelled"):
+        status, message = "CANCELLED", "Run cancelled"
+    else:  # running or cancelling: its worker stops at its next progress report
         status, message = "CANCELLED", "Run is being cancelled"
-        if found == "cancelled":
-            message = "Run cancelled"
     return JSONResponse(
         status_code=200,
         content={"run_id": run_id, "status": status, "status_message": message},
