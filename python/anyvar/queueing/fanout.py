@@ -20,13 +20,12 @@ from anyvar.config import available_cores
 from anyvar.exceptions import AnyVarError
 from anyvar.queueing import CHUNK_TASK, JOIN_TASK, workdir
 from anyvar.queueing.app import celery_app, run_store, settings
-from anyvar.queueing.runs import RunStore
+from anyvar.queueing.runs import RunStore, failure_of, time_limit_failure
 from anyvar.queueing.tasks import (
     AnnotateVcfRequest,
     Progress,
     RunCancelled,
     annotation_threads,
-    failure_fields,
     registry,
 )
 
@@ -77,16 +76,12 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
         _end_cancelled(store, run_id, request.input_file_path)
         return None
     except SoftTimeLimitExceeded:
-        store.fail(
-            run_id,
-            error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
-            error_code="TIME_LIMIT_EXCEEDED",
-        )
+        store.fail(run_id, **time_limit_failure(settings.celery_soft_time_limit))
         workdir.remove_chunked_run(request.input_file_path)
         return None
     except BaseException as e:
         # The first chunk to fail ends the run; the others stop at their next progress report.
-        if store.fail(run_id, **failure_fields(e)) == "failed":
+        if store.fail(run_id, **failure_of(e)) == "failed":
             log.warning("run %s failed in chunk %d: %s", run_id, index, e)
         workdir.remove_chunked_run(request.input_file_path)
         if not isinstance(e, (AnyVarError, OSError, ValueError)):
@@ -135,7 +130,7 @@ def join_chunks(self, parts: list, **kwargs) -> str | None:
         )
     except (AnyVarError, OSError) as e:
         workdir.remove(*workdir.output_files(output))
-        store.fail(run_id, **failure_fields(e))
+        store.fail(run_id, **failure_of(e))
         workdir.remove_chunked_run(request.input_file_path)
         return None
     workdir.remove_chunked_run(request.input_file_path)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from anyvar.exceptions import StorageError, VcfFormatError
 from anyvar.queueing import ACTIVE, CANCELLED
 
 if TYPE_CHECKING:
@@ -110,6 +111,32 @@ elseif status == 'succeeded' or status == 'failed' then
 end
 return status or ''
 """
+
+
+def failure_of(e: BaseException) -> dict[str, Any]:
+    """What the record of a run that ``e`` ended says: the error, its code, and the line of
+    bad input. The codes: INVALID_VCF, STORAGE_ERROR (the database went away mid-run: the sync
+    path's 503 code and words, so a client can tell it from a fault of the run, and
+    resubmitting completes it), TIME_LIMIT_EXCEEDED and WORKER_LOST_ERROR (Celery's, where it
+    recorded the failure for us), RUN_FAILURE for the rest (and RUN_CANCELLED, ``CANCELLED``)."""
+    if isinstance(e, VcfFormatError):
+        return {"error": f"Invalid VCF: {e}", "error_code": "INVALID_VCF", "line": e.line}
+    if isinstance(e, StorageError):
+        return {"error": f"Storage unavailable: {e}", "error_code": "STORAGE_ERROR"}
+    code = {
+        "TimeLimitExceeded": "TIME_LIMIT_EXCEEDED",
+        "SoftTimeLimitExceeded": "TIME_LIMIT_EXCEEDED",
+        "WorkerLostError": "WORKER_LOST_ERROR",
+    }.get(type(e).__name__, "RUN_FAILURE")
+    return {"error": str(e) or type(e).__name__, "error_code": code}
+
+
+def time_limit_failure(seconds: float) -> dict[str, Any]:
+    """A run stopped at its soft time limit (``CELERY_SOFT_TIME_LIMIT``)."""
+    return {
+        "error": f"Run exceeded the soft time limit of {seconds} s",
+        "error_code": "TIME_LIMIT_EXCEEDED",
+    }
 
 
 def outputs(run: dict[str, str]) -> list[str]:

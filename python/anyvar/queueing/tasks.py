@@ -16,10 +16,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel
 
 from anyvar import metrics
-from anyvar.exceptions import AnyVarError, StorageError, VcfFormatError
+from anyvar.exceptions import AnyVarError
 from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK, VARIATIONS_TASK, valid_run_id, workdir
 from anyvar.queueing.app import celery_app, run_store, settings
-from anyvar.queueing.runs import RunStore
+from anyvar.queueing.runs import RunStore, failure_of, time_limit_failure
 from anyvar.registry import Registry, register_variations
 from anyvar.restapi.schema import VariationRequest
 
@@ -160,18 +160,6 @@ class Progress:
         self._check_cancelled()
 
 
-def failure_fields(e: BaseException) -> dict[str, object]:
-    """What a failed run's record says: the error, its code, and the line for bad input."""
-    if isinstance(e, VcfFormatError):
-        return {"error": f"Invalid VCF: {e}", "error_code": "INVALID_VCF", "line": e.line}
-    if isinstance(e, StorageError):
-        # The database went away mid-run: the sync path's 503 code and words, so a client
-        # can tell it from a fault of the run (resubmitting completes it: registration is
-        # idempotent).
-        return {"error": f"Storage unavailable: {e}", "error_code": "STORAGE_ERROR"}
-    return {"error": str(e) or type(e).__name__, "error_code": "RUN_FAILURE"}
-
-
 def _run(task, kind: str, input_file_path: str, work) -> str | None:
     """Runs ``work(input, output, progress)`` as run ``task.request.id`` and records the
     outcome: the run's state, the output path, or the error and its code."""
@@ -230,19 +218,16 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
         ended("cancelled")
         return None
     except SoftTimeLimitExceeded:
-        failed(
-            error=f"Run exceeded the soft time limit of {settings.celery_soft_time_limit} s",
-            error_code="TIME_LIMIT_EXCEEDED",
-        )
+        failed(**time_limit_failure(settings.celery_soft_time_limit))
         raise
     except (AnyVarError, OSError, ValueError) as e:
         # Bad input or an unusable source: the run fails with the reason, the worker goes on.
-        failure = failure_fields(e)
+        failure = failure_of(e)
         failed(**failure)
         log.warning("run %s failed: %s", run_id, failure["error"])
         return None
     except BaseException as e:
-        failed(**failure_fields(e))
+        failed(**failure_of(e))
         raise
     workdir.remove(input_file_path)
     if retrying(store.succeed, run_id, [output]) == "cancelled":

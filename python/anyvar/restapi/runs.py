@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from anyvar import _core
 from anyvar.config import Settings
 from anyvar.queueing import CANCELLED, valid_run_id, workdir
-from anyvar.queueing.runs import RunIdInUse, outputs
+from anyvar.queueing.runs import RunIdInUse, failure_of, outputs
 from anyvar.restapi.errors import ApiError, error_response
 
 # AnyVar's texts, by the kind of run asked for.
@@ -204,20 +204,10 @@ def _copy(upload: UploadFile, path: Path) -> None:
         shutil.copyfileobj(upload.file, out, 1 << 20)
 
 
-def _celery_failure(celery, run_id: str) -> tuple[str, str] | None:
+def _celery_failure(celery, run_id: str) -> dict[str, Any] | None:
     """A failure Celery recorded but our task could not (hard time limit, lost worker)."""
     result = celery.celery_app.AsyncResult(run_id)
-    if result.state != "FAILURE":
-        return None
-    exc = result.result
-    name = type(exc).__name__
-    text = str(exc) or name
-    code = {
-        "TimeLimitExceeded": "TIME_LIMIT_EXCEEDED",
-        "SoftTimeLimitExceeded": "TIME_LIMIT_EXCEEDED",
-        "WorkerLostError": "WORKER_LOST_ERROR",
-    }.get(name, "RUN_FAILURE")
-    return text, code
+    return failure_of(result.result) if result.state == "FAILURE" else None
 
 
 WORKER_CHECK_SECONDS = 5.0
@@ -332,9 +322,8 @@ async def poll(request: Request, run_id: str, location_prefix: str = "/vcf"):
                 headers={"Retry-After": str(_retry_after(run, settings))},
                 content=body,
             )
-        error, code = failure
         workdir.remove(*workdir.run_files(run))
-        await run_in_threadpool(store.fail, run_id, error=error, error_code=code)
+        await run_in_threadpool(store.fail, run_id, **failure)
         run = await run_in_threadpool(store.get, run_id) or run
         status = run["status"]
     await run_in_threadpool(store.update, run_id, collected=1)
