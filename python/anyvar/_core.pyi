@@ -1,15 +1,25 @@
-"""Type stubs of the Rust extension (kept in step with rust/python/src/lib.rs)."""
+"""Type stubs of the Rust extension, checked against it by mypy's stubtest (tests/test_stubs.py)."""
 
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
+from typing import Any, Protocol, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = [
+    "__version__", "VRS_VERSION", "SequenceSource", "Allele", "CopyNumber",
+    "translate_copy_number", "COPY_CHANGES", "Storage", "PendingRegistration", "ChainFile",
+    "Liftover", "annotate_vcf", "allele_ids", "ingest_annotated_vcf", "set_limits",
+    "check_vcf", "join_parts",
+]  # fmt: skip
 
 __version__: str
 VRS_VERSION: str
 
+@final
 class Allele:
     """An identified VRS Allele."""
 
@@ -21,12 +31,13 @@ class Allele:
     def location_id(self) -> str: ...
     def json(self) -> str: ...
 
-Bound = int | tuple[int | None, int | None]
+_Bound = int | tuple[int | None, int | None]
 """A VRS `Range | int`: a number, or an inclusive range (min, max) with one open end at most."""
 
 COPY_CHANGES: tuple[str, ...]
 """vrs-python's `CopyChange` values ("complete genomic loss", ..., "high-level gain")."""
 
+@final
 class CopyNumber:
     """An identified VRS CopyNumberCount (ga4gh:CN.) or CopyNumberChange (ga4gh:CX.)."""
 
@@ -43,11 +54,11 @@ class CopyNumber:
     @property
     def accession(self) -> str: ...
     @property
-    def start(self) -> Bound | None: ...
+    def start(self) -> _Bound | None: ...
     @property
-    def end(self) -> Bound | None: ...
+    def end(self) -> _Bound | None: ...
     @property
-    def copies(self) -> Bound | None: ...
+    def copies(self) -> _Bound | None: ...
     @property
     def copy_change(self) -> str | None: ...
     def json(self) -> str: ...
@@ -62,8 +73,9 @@ def translate_copy_number(
     assembly: str = "GRCh38",
 ) -> CopyNumber: ...
 
+@final
 class SequenceSource:
-    def __init__(self, uri: str, cache_dir: str | None = None) -> None: ...
+    def __new__(cls, uri: str, cache_dir: str | None = None) -> Self: ...
     @property
     def uri(self) -> str: ...
     def resolve(self, name: str) -> tuple[str, int] | None: ...
@@ -73,10 +85,11 @@ class SequenceSource:
         self, definitions: list[str], assembly: str = "GRCh38"
     ) -> list[Allele | str]: ...
 
+@final
 class ChainFile:
     """One UCSC chain file (plain or gzip), converting as agct's ``Converter`` does."""
 
-    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def __new__(cls, path: str | PathLike[str]) -> Self: ...
     @property
     def path(self) -> Path: ...
     def convert_coordinate(
@@ -84,10 +97,11 @@ class ChainFile:
     ) -> list[tuple[str, int, int, str]]: ...
     def convert_position(self, chrom: str, coordinate: int) -> int: ...
 
+@final
 class Liftover:
     """The GRCh38 -> GRCh37 and GRCh37 -> GRCh38 chain files of a directory."""
 
-    def __init__(self, chain_dir: str | PathLike[str]) -> None: ...
+    def __new__(cls, chain_dir: str | PathLike[str]) -> Self: ...
     @property
     def chain_dir(self) -> Path: ...
     def lift(self, source: SequenceSource, allele: Allele) -> Allele: ...
@@ -95,8 +109,9 @@ class Liftover:
     def lift_many(self, source: SequenceSource, alleles: list[Allele]) -> list[Allele | str]: ...
     def lift_copy_number(self, source: SequenceSource, copy_number: CopyNumber) -> CopyNumber: ...
 
+@final
 class Storage:
-    def __init__(self, uri: str) -> None: ...
+    def __new__(cls, uri: str) -> Self: ...
     def put(self, alleles: list[Allele]) -> int: ...
     def get_object(self, id: str) -> str | None: ...
     def find_alleles(
@@ -125,30 +140,33 @@ class Storage:
     def get_catvar(self, kind: str, id: str) -> tuple[str, str] | None: ...
     def wipe(self) -> None: ...
 
+@final
 class PendingRegistration:
-    def wait(self) -> int: ...
+    def wait(self, progress: Callable[[int, int], object] | None = None) -> int: ...
     def progress(self) -> tuple[int, int]: ...
+
+class _AnnotateOptions(Protocol):
+    """What the core reads of ``anyvar.annotation.AnnotateOptions`` (resolved: no None)."""
+
+    assembly: str
+    for_ref: bool
+    vrs_attributes: bool
+    require_validation: bool
+    compression: str
+    tabix: bool
+    threads: int | None
+    range: _Range | None
+    vrs_python_output: str | None
 
 def annotate_vcf(
     source: SequenceSource,
     input: str | None,
     output: str | None,
+    options: _AnnotateOptions,
     *,
-    assembly: str,
-    for_ref: bool,
-    vrs_attributes: bool,
-    require_validation: bool,
-    threads: int,
-    compression: str,
-    tabix: bool,
-    producer: str,
     progress: Callable[[int, int, int | None], object] | None = None,
-    sink: Callable[[list[tuple]], object] | None = None,
-    storage: Storage | None = None,
-    wait_for_storage: bool = True,
-    range: Range | None = None,
-    missing_string: str = ".",
-) -> dict[str, object]: ...
+    alleles_to: Storage | Callable[[list[tuple]], object] | None = None,
+) -> dict[str, Any]: ...
 def allele_ids(
     source: SequenceSource,
     chrom: list[str],
@@ -170,12 +188,12 @@ def ingest_annotated_vcf(
 ) -> dict[str, int]: ...
 def set_limits(max_line_bytes: int, max_header_bytes: int) -> None: ...
 
-Range = tuple[int, int, int | None, bool]
+_Range = tuple[int, int, int | None, bool]
 """Lines of a VCF: (offset or BGZF virtual position, first line, lines or None, header)."""
 
 def check_vcf(
     input: str, threads: int = 1, annotated: bool = False, chunk_records: int = 0
-) -> tuple[int, list[Range]]: ...
+) -> tuple[int, list[_Range]]: ...
 def join_parts(
     parts: list[str], output: str, *, compression: str, tabix: bool = False, threads: int = 1
 ) -> None: ...

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal, TypedDict
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from pydantic import BaseModel
 
 from anyvar import _core
-from anyvar.config import get_settings
+from anyvar.config import Settings, get_settings
 from anyvar.sequence import open_sequence_source
 
 if TYPE_CHECKING:  # numpy is imported only by allele_ids: the CLI starts faster without it
@@ -18,6 +21,10 @@ if TYPE_CHECKING:  # numpy is imported only by allele_ids: the CLI starts faster
 
 ProgressCallback = Callable[[int, int, "int | None"], None]
 """Called with (records done, input bytes read, total input bytes or None)."""
+
+VcfRange = tuple[int, int, "int | None", bool]
+"""Lines of a VCF (``_core.check_vcf``): byte offset, first line, lines (None: to the end),
+whether the header is written."""
 
 AlleleBatch = list[tuple]
 """(va_id, sl_id, accession, start, end, state_type, sequence, length, repeat_subunit_length)"""
@@ -34,12 +41,75 @@ class AnnotationSummary(TypedDict, total=False):
     """Registration still running (``wait_for_storage=False``)."""
 
 
-def _threads(threads: int | None) -> int:
-    if threads is None:
-        return get_settings().annotation_threads()
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
-    return threads
+@dataclass(frozen=True)
+class AnnotateOptions:
+    """How a VCF is annotated: the one parameter list, filled in once by the REST route (from
+    AnyVar's names, ``VcfParameters.options``), the Celery tasks, the library and the CLI,
+    and read by the core (the binding takes these attributes by name)."""
+
+    assembly: str = "GRCh38"
+    for_ref: bool = True
+    """Also compute the REF allele's id."""
+    vrs_attributes: bool = False
+    """Also write VRS_Starts, VRS_Ends and VRS_States."""
+    require_validation: bool = True
+    """A REF that does not match the reference gets VRS_Error."""
+    compression: Literal["auto", "none", "bgzip"] = "auto"
+    """``auto`` writes BGZF when the output ends in ``.gz``/``.bgz``."""
+    tabix: bool = False
+    """Write a tabix (or CSI) index beside BGZF output."""
+    threads: int | None = None
+    """Default ``ANYVAR_THREADS``, else the cores the process may use."""
+    range: VcfRange | None = None
+    """Only these lines of the input (from ``_core.check_vcf``): a chunk of a run whose parts
+    ``_core.join_parts`` joins into what one run writes."""
+    vrs_python_output: Literal["2.3", "2.2"] | None = None
+    """The vrs-python release whose output to match where they differ (default
+    ``ANYVAR_VRS_PYTHON_OUTPUT``, 2.3): 2.2 writes missing String entries as empty strings
+    instead of ``.``."""
+
+    def __post_init__(self) -> None:
+        if self.compression not in ("auto", "none", "bgzip"):
+            raise ValueError(f"compression must be auto, none or bgzip, not {self.compression!r}")
+        if self.vrs_python_output not in (None, "2.3", "2.2"):
+            raise ValueError(
+                f"vrs_python_output must be 2.3 or 2.2, not {self.vrs_python_output!r}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, not {self.threads}")
+
+    def resolved(self, settings: Settings) -> AnnotateOptions:
+        """With the settings' defaults in place of what was left unset."""
+        return replace(
+            self,
+            threads=self.threads or settings.annotation_threads(),
+            vrs_python_output=self.vrs_python_output or settings.vrs_python_output,
+        )
+
+
+class VcfParameters(BaseModel):
+    """AnyVar's parameters of ``PUT /vcf`` under its names: the route's query parameters and
+    the keyword arguments of AnyVar's Celery task (which AnyVar's own clients may publish)."""
+
+    assembly: str = "GRCh38"
+    for_ref: bool = True
+    allow_async_write: bool = False
+    add_vrs_attributes: bool = False
+    require_validation: bool = True
+    output_compression: Literal["none", "bgzip"] = "none"
+
+    def options(self, **more: Any) -> AnnotateOptions:
+        """The one conversion from AnyVar's names (``more`` sets other fields); a BGZF result
+        comes with its index."""
+        options = AnnotateOptions(
+            assembly=self.assembly,
+            for_ref=self.for_ref,
+            vrs_attributes=self.add_vrs_attributes,
+            require_validation=self.require_validation,
+            compression=self.output_compression,
+            tabix=self.output_compression == "bgzip",
+        )
+        return replace(options, **more)
 
 
 def _path(p: str | os.PathLike[str] | None) -> str | None:
@@ -52,60 +122,38 @@ def _path(p: str | os.PathLike[str] | None) -> str | None:
 def annotate_vcf(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
+    options: AnnotateOptions | None = None,
     *,
     dataproxy_uri: str | None = None,
-    assembly: str = "GRCh38",
-    for_ref: bool = True,
-    vrs_attributes: bool = False,
-    require_validation: bool = True,
-    threads: int | None = None,
-    compression: Literal["auto", "none", "bgzip"] = "auto",
-    tabix: bool = False,
     progress: ProgressCallback | None = None,
     sink: Callable[[AlleleBatch], None] | None = None,
     storage: _core.Storage | None = None,
     wait_for_storage: bool = True,
-    range: _core.Range | None = None,
-    vrs_python_output: Literal["2.3", "2.2"] | None = None,
+    **fields: Any,
 ) -> AnnotationSummary:
-    """Annotate ``input`` (plain, gzip or bgzip VCF; ``-`` for stdin) into ``output``.
+    """Annotate ``input`` (plain, gzip or bgzip VCF; ``-`` for stdin) into ``output``, as
+    ``options`` say (or the ``AnnotateOptions`` fields given as keywords).
 
-    ``compression="auto"`` writes BGZF when ``output`` ends in ``.gz``/``.bgz``. The output
-    appears only when the run succeeded. An exception raised by ``progress`` cancels the run
-    and is re-raised here. ``sink`` receives every computed allele in input order, in batches;
-    ``storage`` registers them instead (on a loader thread of the core; with
-    ``wait_for_storage=False`` the summary's ``pending`` handle finishes that later).
-    ``range`` (from ``_core.check_vcf``) annotates only those lines of ``input``: a chunk of a
-    run whose parts ``_core.join_parts`` joins into what one run writes.
-    ``vrs_python_output`` (default ``ANYVAR_VRS_PYTHON_OUTPUT``, ``2.3``) picks the release
-    whose output to match where they differ: ``2.2`` writes missing String entries as empty
-    strings instead of ``.``.
+    The output appears only when the run succeeded. An exception raised by ``progress``
+    cancels the run and is re-raised here. ``sink`` receives every computed allele in input
+    order, in batches; ``storage`` registers them instead (on a loader thread of the core;
+    with ``wait_for_storage=False`` the summary's ``pending`` handle finishes that later).
     """
+    if sink is not None and storage is not None:
+        raise ValueError("pass either sink or storage, not both")
     settings = get_settings()
     settings.apply_limits()
-    release = vrs_python_output or settings.vrs_python_output
-    if release not in ("2.3", "2.2"):
-        raise ValueError(f"vrs_python_output must be 2.3 or 2.2, not {release!r}")
-    source = open_sequence_source(dataproxy_uri)
+    options = replace(options or AnnotateOptions(), **fields).resolved(settings)
     summary = _core.annotate_vcf(
-        source,
+        open_sequence_source(dataproxy_uri),
         _path(input),
         _path(output),
-        assembly=assembly,
-        for_ref=for_ref,
-        vrs_attributes=vrs_attributes,
-        require_validation=require_validation,
-        threads=_threads(threads),
-        compression=compression,
-        tabix=tabix,
-        producer=f"AnyVar version={_core.__version__}",
+        options,
         progress=progress,
-        sink=sink,
-        storage=storage,
-        wait_for_storage=wait_for_storage,
-        range=range,
-        missing_string="" if release == "2.2" else ".",
+        alleles_to=storage if storage is not None else sink,
     )
+    if wait_for_storage and "pending" in summary:
+        summary["stored"] = summary.pop("pending").wait()
     return AnnotationSummary(**summary)  # type: ignore[typeddict-item]
 
 
@@ -144,5 +192,5 @@ def allele_ids(
         _strings(alt),
         assembly=assembly,
         require_validation=require_validation,
-        threads=_threads(threads),
+        threads=AnnotateOptions(threads=threads).resolved(get_settings()).threads,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anyvar import _core
-from anyvar.annotation import AnnotationSummary, annotate_vcf
+from anyvar.annotation import AnnotateOptions, AnnotationSummary, ProgressCallback, annotate_vcf
 from anyvar.config import Settings
 from anyvar.core.metadata import AnnotationType, VariationMappingType
 from anyvar.exceptions import TranslationError
@@ -60,82 +60,41 @@ class Registry:
         self,
         input_path: Path,
         output_path: Path,
+        options: AnnotateOptions,
         *,
-        assembly: str,
-        for_ref: bool,
-        vrs_attributes: bool,
-        require_validation: bool,
-        compression: str,
-        wait_for_storage: bool,
-        threads: int | None = None,
-        progress=None,
+        allow_async_write: bool = False,
+        progress: ProgressCallback | None = None,
         storing: Callable[[int, int], None] | None = None,
-        range: _core.Range | None = None,
-        tabix: bool = False,
     ) -> AnnotationSummary:
-        """Annotates and registers every computed allele. With ``wait_for_storage=False`` the
+        """Annotates and registers every computed allele. With ``allow_async_write`` the
         registration finishes in the background after this returns (errors are logged).
-        ``storing``, with ``wait_for_storage``, is called when the annotation is done and then
-        a few times a second with (rows stored, rows to store) until the alleles are durable;
-        an exception it raises is re-raised here once the registration has finished.
-        ``range``: only those lines of the input (a chunk of a run)."""
+        Else ``storing``, if given, is called when the annotation is done and then a few times
+        a second with (rows stored, rows to store) until the alleles are durable; an exception
+        it raises is re-raised here once the registration has finished."""
         summary = annotate_vcf(
             input_path,
             output_path,
+            options,
             dataproxy_uri=self.source.uri,
-            assembly=assembly,
-            for_ref=for_ref,
-            vrs_attributes=vrs_attributes,
-            require_validation=require_validation,
-            compression=compression,
-            threads=threads,
             progress=progress,
             storage=self.storage,
-            wait_for_storage=wait_for_storage and storing is None,
-            range=range,
-            tabix=tabix,
+            wait_for_storage=False,
         )
         pending = summary.pop("pending", None)  # type: ignore[misc]
-        if storing is not None:
-            storing(0, 0)
-            if pending is not None:
-                summary["stored"] = self._wait_reporting(pending, storing)
-        elif pending is not None:
+        if pending is None:  # no storage
+            return summary
+        if allow_async_write:
             # Not a daemon: an exiting interpreter waits for it instead of dropping the alleles.
             thread = threading.Thread(
                 target=self._finish_registration, args=(pending,), name="anyvar-register"
             )
             self.finishing.add(thread)
             thread.start()
+        else:
+            if storing is not None:
+                storing(0, 0)
+            summary["stored"] = pending.wait(storing)
         return summary
-
-    @staticmethod
-    def _wait_reporting(
-        pending: _core.PendingRegistration, storing: Callable[[int, int], None]
-    ) -> int:
-        """Waits for ``pending`` on a thread of its own, so that this thread stays in Python
-        (signals, such as Celery's soft time limit, are handled here) and reports progress."""
-        outcome: list[Any] = []
-        waiter = threading.Thread(
-            target=lambda: outcome.append(_call(pending.wait)), name="anyvar-register"
-        )
-        waiter.start()
-        raised: BaseException | None = None
-        while waiter.is_alive():
-            # What is raised meanwhile (the callback's cancel, a time limit's signal) waits
-            # until the alleles are stored: a registration is never cut short.
-            try:
-                waiter.join(0.25)
-                if raised is None:
-                    storing(*pending.progress())
-            except BaseException as e:
-                raised = raised or e
-        if raised is not None:
-            raise raised
-        value = outcome[0]
-        if isinstance(value, BaseException):
-            raise value
-        return value
 
     def _finish_registration(self, pending: _core.PendingRegistration) -> None:
         try:
@@ -215,14 +174,6 @@ class Registry:
             except LiftoverError as e:
                 failed[cn.id] = str(e)
         return pairs, failed
-
-
-def _call(f: Callable[[], Any]) -> Any:
-    """``f()``, or the exception it raised (to hand a thread's outcome to another)."""
-    try:
-        return f()
-    except BaseException as e:
-        return e
 
 
 COPY_NUMBER_TYPES = ("CopyNumberCount", "CopyNumberChange")

@@ -61,16 +61,12 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
         registry().annotate(
             Path(request.input_file_path),
             part,
-            assembly=request.assembly,
-            for_ref=request.for_ref,
-            vrs_attributes=request.add_vrs_attributes,
-            require_validation=request.require_validation,
-            compression="none",
-            wait_for_storage=True,
-            threads=annotation_threads(),
+            # Plain parts: the join compresses (and indexes) the run's output once.
+            request.options(
+                threads=annotation_threads(), range=tuple(range), compression="none", tabix=False
+            ),
             progress=progress.records,
-            storing=progress.storing if registry().storage is not None else None,
-            range=tuple(range),
+            storing=progress.storing,
         )
     except RunCancelled:
         _end_cancelled(store, run_id, request.input_file_path)

@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel
 
 from anyvar import metrics
+from anyvar.annotation import VcfParameters
 from anyvar.exceptions import AnyVarError
 from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK, VARIATIONS_TASK, valid_run_id, workdir
 from anyvar.queueing.app import celery_app, run_store, settings
@@ -62,14 +63,10 @@ def retrying(f, *args, **kwargs):
             time.sleep(1)
 
 
-class AnnotateVcfRequest(BaseModel):
+class AnnotateVcfRequest(VcfParameters):
+    """AnyVar's ``annotate_vcf`` task arguments: its ``PUT /vcf`` parameters and the input."""
+
     input_file_path: str
-    assembly: str = "GRCh38"
-    for_ref: bool = True
-    allow_async_write: bool = False
-    add_vrs_attributes: bool = False
-    require_validation: bool = True
-    output_compression: str = "none"
 
 
 class IngestRequest(BaseModel):
@@ -248,17 +245,9 @@ def annotate_vcf(self, **kwargs) -> str | None:
         return registry().annotate(
             input_path,
             output,
-            assembly=request.assembly,
-            for_ref=request.for_ref,
-            vrs_attributes=request.add_vrs_attributes,
-            require_validation=request.require_validation,
-            compression=request.output_compression,
-            # A BGZF result comes with its index (GET /vcf/{run_id}/index).
-            tabix=request.output_compression == "bgzip",
-            wait_for_storage=True,
-            threads=annotation_threads(),
+            request.options(threads=annotation_threads()),
             progress=progress.records,
-            storing=progress.storing if registry().storage is not None else None,
+            storing=progress.storing,
         )
 
     return _run(self, "vcf", request.input_file_path, work)

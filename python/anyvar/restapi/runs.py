@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from anyvar import _core
+from anyvar.annotation import VcfRange
 from anyvar.config import Settings
 from anyvar.queueing import CANCELLED, valid_run_id, workdir
 from anyvar.queueing.runs import RunIdInUse, failure_of, outputs
@@ -141,7 +142,7 @@ async def submit(
             f"The work directory ANYVAR_VCF_ASYNC_WORK_DIR={work_dir} is not usable: {e}",
             "WORK_DIR_ERROR",
         ) from None
-    ranges: list[_core.Range] = []
+    ranges: list[VcfRange] = []
     try:
         if upload is not None:
             await run_in_threadpool(_copy, upload, input_path)

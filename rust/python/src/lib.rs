@@ -7,26 +7,22 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod copy_number;
+mod detach;
 mod liftover;
+mod vcf;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use anyvar_core::allele::{allele_from_json, Allele, State};
+use anyvar_core::allele::{allele_from_json, Allele};
 use anyvar_core::sequence::SequenceSource as CoreSource;
 use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration, Stamp};
-use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
-use anyvar_core::vcf::{
-    self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
-    RecordOptions,
-};
+use anyvar_core::storage::Storage as CoreStorage;
+use anyvar_core::vcf::{Annotator, RecordOptions};
 use anyvar_core::Error;
-use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
-use rayon::prelude::*;
 
 pyo3::import_exception!(anyvar.exceptions, AnyVarError);
 pyo3::import_exception!(anyvar.exceptions, VcfFormatError);
@@ -36,7 +32,7 @@ pyo3::import_exception!(anyvar.exceptions, StorageError);
 pyo3::import_exception!(anyvar.exceptions, RequiredAnnotationsError);
 
 /// The one place core errors become Python exceptions.
-fn to_py(e: Error) -> PyErr {
+pub(crate) fn to_py(e: Error) -> PyErr {
     match e {
         Error::InvalidVcf { line, ref message } => VcfFormatError::new_err((message.clone(), line)),
         Error::SequenceSource { .. } | Error::SequenceRead { .. } => {
@@ -72,7 +68,7 @@ fn to_mappings(mappings: Vec<(String, String, String)>) -> PyResult<Vec<Mapping>
 
 /// A reference sequence source opened from a URI (`seqrepo+file://…`, `seqrepo+http://…`, `fasta+file://…`).
 #[pyclass(frozen, module = "anyvar._core")]
-struct SequenceSource {
+pub(crate) struct SequenceSource {
     inner: Arc<CoreSource>,
 }
 
@@ -191,7 +187,7 @@ impl PyAllele {
 
 /// The registry database (`sqlite:///path` or `postgresql://…`).
 #[pyclass(frozen, module = "anyvar._core")]
-struct Storage {
+pub(crate) struct Storage {
     inner: Arc<CoreStorage>,
 }
 
@@ -406,442 +402,10 @@ impl Storage {
     }
 }
 
-/// Registration still running after an annotation returned (`wait_for_storage=False`).
-/// `wait` and `progress` take `&self` so that one thread can report progress while another
-/// waits (a `&mut self` method would hold the object's borrow for the whole wait).
-#[pyclass(module = "anyvar._core", frozen)]
-struct PendingRegistration {
-    parts: Mutex<Option<(LoaderSink, Loader)>>,
-    progress: Arc<LoadProgress>,
-}
-
-impl PendingRegistration {
-    fn new(sink: LoaderSink, loader: Loader) -> Self {
-        let progress = loader.progress();
-        PendingRegistration {
-            parts: Mutex::new(Some((sink, loader))),
-            progress,
-        }
-    }
-}
-
-#[pymethods]
-impl PendingRegistration {
-    /// Blocks (without the GIL) until every allele is stored; returns how many were new.
-    fn wait(&self, py: Python<'_>) -> PyResult<u64> {
-        let parts = self.parts.lock().map(|mut p| p.take()).unwrap_or(None);
-        let Some((sink, loader)) = parts else {
-            return Err(PyValueError::new_err("already waited"));
-        };
-        py.detach(|| loader.wait(sink)).map_err(to_py)
-    }
-
-    /// `(rows committed, rows to write)` of the load phase: both 0 while the run's new rows
-    /// are still being looked up and sorted.
-    fn progress(&self) -> (u64, u64) {
-        self.progress.get()
-    }
-}
-
-fn allele_tuple(py: Python<'_>, a: &Allele) -> PyResult<Py<PyAny>> {
-    let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
-    let (kind, sequence, length, rsl) = match &a.state {
-        State::Literal { sequence } => (
-            "LiteralSequenceExpression",
-            Some(text(sequence)),
-            None,
-            None,
-        ),
-        State::ReferenceLength {
-            length,
-            repeat_subunit_length,
-            sequence,
-        } => (
-            "ReferenceLengthExpression",
-            sequence.as_deref().map(text),
-            Some(*length),
-            Some(*repeat_subunit_length),
-        ),
-    };
-    Ok((
-        a.id(),
-        a.location_id(),
-        a.accession.to_string(),
-        a.start,
-        a.end,
-        kind,
-        sequence,
-        length,
-        rsl,
-    )
-        .into_pyobject(py)?
-        .into_any()
-        .unbind())
-}
-
-/// Calls a Python function with a batch of alleles, keeping its exception for the caller.
-struct PySink {
-    callback: Py<PyAny>,
-    error: Option<PyErr>,
-}
-
-impl vcf::AlleleSink for PySink {
-    fn put(&mut self, alleles: Vec<Allele>) -> Result<(), String> {
-        Python::attach(|py| {
-            let batch = alleles
-                .iter()
-                .map(|a| allele_tuple(py, a))
-                .collect::<PyResult<Vec<_>>>()?;
-            self.callback.call1(py, (batch,)).map(|_| ())
-        })
-        .map_err(|e| {
-            let message = e.to_string();
-            self.error = Some(e);
-            message
-        })
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-#[pyfunction]
-#[pyo3(signature = (source, input, output, *, assembly, for_ref, vrs_attributes, require_validation, threads, compression, tabix, producer, progress=None, sink=None, storage=None, wait_for_storage=true, range=None, missing_string="."))]
-fn annotate_vcf(
-    py: Python<'_>,
-    source: &SequenceSource,
-    input: Option<PathBuf>,
-    output: Option<PathBuf>,
-    assembly: String,
-    for_ref: bool,
-    vrs_attributes: bool,
-    require_validation: bool,
-    threads: usize,
-    compression: &str,
-    tabix: bool,
-    producer: String,
-    progress: Option<Py<PyAny>>,
-    sink: Option<Py<PyAny>>,
-    storage: Option<&Storage>,
-    wait_for_storage: bool,
-    range: Option<RangeTuple>,
-    missing_string: &str,
-) -> PyResult<Py<PyDict>> {
-    if sink.is_some() && storage.is_some() {
-        return Err(PyValueError::new_err(
-            "pass either sink or storage, not both",
-        ));
-    }
-    let options = AnnotateOptions {
-        record: RecordOptions {
-            assembly,
-            for_ref,
-            vrs_attributes,
-            require_validation,
-        },
-        threads,
-        compression: compression.parse::<Compression>().map_err(to_py)?,
-        tabix,
-        producer,
-        range: range.map(|(offset, first_line, lines, header)| Range {
-            offset,
-            first_line,
-            lines,
-            header,
-        }),
-        missing_string: match missing_string {
-            "." => MissingString::Dot,
-            "" => MissingString::Empty,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "missing_string must be \".\" or \"\", not {other:?}"
-                )))
-            }
-        },
-    };
-    let input = input.map_or(Input::Stdin, Input::Path);
-    let output = output.map_or(Output::Stdout, Output::Path);
-    let source = source.inner.clone();
-    let mut sink = sink.map(|callback| PySink {
-        callback,
-        error: None,
-    });
-    let mut loader = match storage {
-        Some(st) => {
-            let st = st.inner.clone();
-            Some(py.detach(|| st.spawn_loader(threads)).map_err(to_py)?)
-        }
-        None => None,
-    };
-    let mut callback_error: Option<PyErr> = None;
-    let result = py.detach(|| {
-        // Every progress tick also lets Python handle signals, so Ctrl-C and Celery's time
-        // limits stop a run; an exception raised by `progress` cancels it the same way.
-        let mut on_progress = |p: &vcf::Progress| -> anyvar_core::Result<()> {
-            Python::attach(|py| {
-                py.check_signals()?;
-                if let Some(cb) = &progress {
-                    cb.call1(py, (p.records, p.bytes_read, p.total_bytes))?;
-                }
-                Ok::<_, PyErr>(())
-            })
-            .map_err(|e| {
-                callback_error = Some(e);
-                Error::Cancelled
-            })
-        };
-        vcf::annotate_vcf(
-            &source,
-            &input,
-            &output,
-            &options,
-            match (sink.as_mut(), loader.as_mut()) {
-                (Some(s), _) => Some(s as &mut dyn vcf::AlleleSink),
-                (None, Some((s, _))) => Some(s as &mut dyn vcf::AlleleSink),
-                (None, None) => None,
-            },
-            &mut on_progress,
-        )
-    });
-    // A failed run is not loaded (what it admitted stays listed in the search index only). The
-    // loader's own error explains a sink failure better than "the loader stopped".
-    let (loader, pending) = match (loader, wait_for_storage) {
-        (Some((sink, loader)), _) if result.is_err() => {
-            (Some(py.detach(|| loader.abandon(sink))), None)
-        }
-        (Some((sink, loader)), true) => (Some(py.detach(|| loader.wait(sink))), None),
-        (Some((sink, loader)), false) => (None, Some(PendingRegistration::new(sink, loader))),
-        (None, _) => (None, None),
-    };
-    if let Some(Err(e)) = &loader {
-        if matches!(result, Ok(_) | Err(Error::Sink(_))) {
-            return Err(to_py(Error::Storage(
-                e.to_string().trim_start_matches("storage: ").to_string(),
-            )));
-        }
-    }
-    let summary = match result {
-        Ok(s) => s,
-        Err(Error::Cancelled) if callback_error.is_some() => {
-            return Err(callback_error.expect("checked"))
-        }
-        Err(Error::Sink(_)) if sink.as_ref().is_some_and(|s| s.error.is_some()) => {
-            return Err(sink.and_then(|s| s.error).expect("checked"))
-        }
-        Err(e) => return Err(to_py(e)),
-    };
-    let d = PyDict::new(py);
-    d.set_item("records", summary.records)?;
-    d.set_item("alleles", summary.alleles)?;
-    d.set_item("errors", summary.errors)?;
-    d.set_item("seconds", summary.seconds)?;
-    if let Some(Ok(stored)) = loader {
-        d.set_item("stored", stored)?;
-    }
-    if let Some(p) = pending {
-        d.set_item("pending", Py::new(py, p)?)?;
-    }
-    Ok(d.unbind())
-}
-
-/// VRS Allele ids for parallel arrays of VCF-style CHROM, POS, REF, ALT; None where there is no
-/// allele (unknown contig, symbolic ALT, REF mismatch with validation...).
-#[allow(clippy::too_many_arguments)]
-#[pyfunction]
-#[pyo3(signature = (source, chrom, pos, reference, alt, *, assembly, require_validation, threads))]
-fn allele_ids<'py>(
-    py: Python<'py>,
-    source: &SequenceSource,
-    chrom: Vec<String>,
-    pos: PyReadonlyArray1<'py, i64>,
-    reference: Vec<String>,
-    alt: Vec<String>,
-    assembly: String,
-    require_validation: bool,
-    threads: usize,
-) -> PyResult<Bound<'py, PyArray1<Py<PyAny>>>> {
-    let pos = pos.as_slice()?.to_vec();
-    let n = chrom.len();
-    if pos.len() != n || reference.len() != n || alt.len() != n {
-        return Err(PyValueError::new_err(format!(
-            "chrom, pos, ref and alt must have the same length (got {n}, {}, {}, {})",
-            pos.len(),
-            reference.len(),
-            alt.len()
-        )));
-    }
-    let options = RecordOptions {
-        assembly,
-        for_ref: false,
-        vrs_attributes: false,
-        require_validation,
-    };
-    let source = source.inner.clone();
-    let ids: anyvar_core::Result<Vec<Option<String>>> = py.detach(|| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let rows: Vec<usize> = (0..n).collect();
-        pool.install(|| {
-            rows.par_chunks(4096)
-                .map(|chunk| {
-                    let mut annotator = Annotator::new(&source, &options);
-                    chunk
-                        .iter()
-                        .map(|&i| {
-                            if pos[i] < 0 {
-                                return Ok(None);
-                            }
-                            let p = pos[i].to_string();
-                            let allele = annotator.alt_allele(
-                                chrom[i].as_bytes(),
-                                p.as_bytes(),
-                                reference[i].as_bytes(),
-                                alt[i].as_bytes(),
-                            )?;
-                            Ok(allele.ok().flatten().map(|a| a.id()))
-                        })
-                        .collect::<anyvar_core::Result<Vec<_>>>()
-                })
-                .collect::<anyvar_core::Result<Vec<Vec<_>>>>()
-                .map(|v| v.into_iter().flatten().collect())
-        })
-    });
-    let ids = ids.map_err(to_py)?;
-    let objects: Vec<Py<PyAny>> = ids
-        .into_iter()
-        .map(|id| match id {
-            Some(id) => pyo3::types::PyString::new(py, &id).into_any().unbind(),
-            None => py.None(),
-        })
-        .collect();
-    Ok(PyArray1::from_vec(py, objects))
-}
-
-/// Registers the alleles of an already annotated VCF; with `conflicts`, writes the CSV of ids
-/// that differ from a fresh annotation there.
-#[pyfunction]
-#[pyo3(signature = (source, input, *, assembly, storage=None, conflicts=None))]
-fn ingest_annotated_vcf(
-    py: Python<'_>,
-    source: &SequenceSource,
-    input: PathBuf,
-    assembly: String,
-    storage: Option<&Storage>,
-    conflicts: Option<PathBuf>,
-) -> PyResult<Py<PyDict>> {
-    struct Discard;
-    impl vcf::AlleleSink for Discard {
-        fn put(&mut self, _: Vec<Allele>) -> Result<(), String> {
-            Ok(())
-        }
-    }
-    let options = RecordOptions {
-        assembly,
-        for_ref: true,
-        vrs_attributes: false,
-        require_validation: true,
-    };
-    let source = source.inner.clone();
-    let storage = storage.map(|s| s.inner.clone());
-    let summary = py.detach(|| -> anyvar_core::Result<_> {
-        let mut csv = match &conflicts {
-            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
-                |e| Error::Io {
-                    context: format!("cannot create {}", p.display()),
-                    source: e,
-                },
-            )?)),
-            None => None,
-        };
-        let csv_ref = csv.as_mut().map(|w| w as &mut dyn std::io::Write);
-        let input = Input::Path(input);
-        let summary = match &storage {
-            Some(st) => {
-                let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let (mut sink, loader) = st.spawn_loader(parallel)?;
-                let result =
-                    vcf::ingest_annotated_vcf(&source, &input, &options, &mut sink, csv_ref);
-                let stored = match &result {
-                    Ok(_) => loader.wait(sink),
-                    Err(_) => loader.abandon(sink),
-                };
-                // The loader's error explains a sink failure better than "the loader stopped".
-                if let (Err(Error::Sink(_)), Err(e)) = (&result, stored) {
-                    return Err(e);
-                }
-                result?
-            }
-            None => vcf::ingest_annotated_vcf(&source, &input, &options, &mut Discard, csv_ref)?,
-        };
-        if let Some(mut w) = csv {
-            std::io::Write::flush(&mut w).map_err(|e| Error::Io {
-                context: "writing the conflicts".into(),
-                source: e,
-            })?;
-        }
-        Ok(summary)
-    });
-    let summary = summary.map_err(to_py)?;
-    let d = PyDict::new(py);
-    d.set_item("records", summary.records)?;
-    d.set_item("alleles", summary.alleles)?;
-    d.set_item("conflicts", summary.conflicts)?;
-    Ok(d.unbind())
-}
-
-/// Sets the bounds on one line and on a header for every read in this process.
-#[pyfunction]
-fn set_limits(max_line_bytes: u64, max_header_bytes: u64) {
-    vcf::set_limits(max_line_bytes, max_header_bytes);
-}
-
-/// A range of a VCF's lines as Python sees it: (offset, first line, lines or None, header).
-type RangeTuple = (u64, u64, Option<u64>, bool);
-
-/// Checks a whole plain, gzip or bgzip VCF as the annotator reads it (header, every data
-/// line's structure; not the reference); `annotated`: also that it declares the VRS fields
-/// ingestion needs. Returns the number of records and, with `chunk_records`, the ranges to
-/// cut it into (empty when it is one chunk or cannot be cut).
-#[pyfunction]
-#[pyo3(signature = (input, threads=1, annotated=false, chunk_records=0))]
-fn check_vcf(
-    py: Python<'_>,
-    input: PathBuf,
-    threads: usize,
-    annotated: bool,
-    chunk_records: u64,
-) -> PyResult<(u64, Vec<RangeTuple>)> {
-    let checked = py
-        .detach(|| vcf::check_vcf(&Input::Path(input), threads, annotated, chunk_records))
-        .map_err(to_py)?;
-    let ranges = checked
-        .ranges
-        .into_iter()
-        .map(|r| (r.offset, r.first_line, r.lines, r.header))
-        .collect();
-    Ok((checked.records, ranges))
-}
-
-/// Joins the plain parts of a run's ranges, in order, into the output one run would write.
-#[pyfunction]
-#[pyo3(signature = (parts, output, *, compression, tabix=false, threads=1))]
-fn join_parts(
-    py: Python<'_>,
-    parts: Vec<PathBuf>,
-    output: PathBuf,
-    compression: &str,
-    tabix: bool,
-    threads: usize,
-) -> PyResult<()> {
-    let compression = compression.parse::<Compression>().map_err(to_py)?;
-    py.detach(|| vcf::join_parts(&parts, &output, compression, tabix, threads))
-        .map_err(to_py)
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("VRS_VERSION", vcf::VRS_VERSION)?;
+    m.add("VRS_VERSION", anyvar_core::vcf::VRS_VERSION)?;
     m.add_class::<SequenceSource>()?;
     m.add_class::<PyAllele>()?;
     m.add_class::<copy_number::PyCopyNumber>()?;
@@ -851,14 +415,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         pyo3::types::PyTuple::new(m.py(), copy_number::copy_changes())?,
     )?;
     m.add_class::<Storage>()?;
-    m.add_class::<PendingRegistration>()?;
+    m.add_class::<vcf::PendingRegistration>()?;
     m.add_class::<liftover::ChainFile>()?;
     m.add_class::<liftover::Liftover>()?;
-    m.add_function(wrap_pyfunction!(annotate_vcf, m)?)?;
-    m.add_function(wrap_pyfunction!(allele_ids, m)?)?;
-    m.add_function(wrap_pyfunction!(ingest_annotated_vcf, m)?)?;
-    m.add_function(wrap_pyfunction!(set_limits, m)?)?;
-    m.add_function(wrap_pyfunction!(check_vcf, m)?)?;
-    m.add_function(wrap_pyfunction!(join_parts, m)?)?;
+    m.add_function(wrap_pyfunction!(vcf::annotate_vcf, m)?)?;
+    m.add_function(wrap_pyfunction!(vcf::allele_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(vcf::ingest_annotated_vcf, m)?)?;
+    m.add_function(wrap_pyfunction!(vcf::set_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(vcf::check_vcf, m)?)?;
+    m.add_function(wrap_pyfunction!(vcf::join_parts, m)?)?;
     Ok(())
 }

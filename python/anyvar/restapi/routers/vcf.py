@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from anyvar.annotation import VcfParameters
 from anyvar.queueing import ANNOTATE_TASK, INGEST_TASK, LISTED
 from anyvar.restapi import latency, runs
 from anyvar.restapi.deps import RegistryDep
@@ -111,6 +112,14 @@ async def annotate_vcf(
     ``run_async`` answer 202 at once and run on a Celery worker (poll ``GET /vcf/{run_id}``)."""
     if run_id:  # a malformed one is refused even when it would not be used
         runs.check_run_id(run_id)
+    parameters = VcfParameters(
+        assembly=assembly,
+        for_ref=for_ref,
+        allow_async_write=allow_async_write,
+        add_vrs_attributes=add_vrs_attributes,
+        require_validation=require_validation,
+        output_compression=output_compression,
+    )
     if run_async:
         return await runs.submit(
             request,
@@ -119,14 +128,7 @@ async def annotate_vcf(
             task_name=ANNOTATE_TASK,
             run_id=run_id,
             upload=vcf,
-            task_kwargs={
-                "assembly": assembly,
-                "for_ref": for_ref,
-                "allow_async_write": allow_async_write,
-                "add_vrs_attributes": add_vrs_attributes,
-                "require_validation": require_validation,
-                "output_compression": output_compression,
-            },
+            task_kwargs=parameters.model_dump(),
             ids_per_record=2 if for_ref else 1,
         )
     in_path = await save_upload(vcf, "anyvar-in-")
@@ -140,12 +142,9 @@ async def annotate_vcf(
             registry.annotate,
             in_path,
             out_path,
-            assembly=assembly,
-            for_ref=for_ref,
-            vrs_attributes=add_vrs_attributes,
-            require_validation=require_validation,
-            compression=output_compression,
-            wait_for_storage=not allow_async_write,
+            # No index: the answer is the file alone.
+            parameters.options(tabix=False),
+            allow_async_write=allow_async_write,
         )
         body = stream_then_forget(out_path)
     finally:

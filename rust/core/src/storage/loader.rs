@@ -38,7 +38,7 @@ pub struct LoaderSink {
 
 impl AlleleSink for LoaderSink {
     fn put(&mut self, alleles: Vec<Allele>) -> std::result::Result<(), String> {
-        // A send fails only when the loader thread stopped on an error; `Loader::wait` has it.
+        // A send fails only when the loader thread stopped on an error; `register_from` reports it.
         self.tx
             .send(alleles)
             .map_err(|_| "the storage loader stopped (see its error)".to_string())
@@ -72,13 +72,6 @@ impl LoadProgress {
 }
 
 impl Loader {
-    /// Closes `sink`, loads everything it received and waits until it is committed; returns
-    /// how many alleles were new to the database (rows inserted).
-    pub fn wait(self, sink: LoaderSink) -> Result<u64> {
-        drop(sink);
-        self.join()
-    }
-
     /// Closes `sink` without the load phase (the run failed): what was already admitted stays
     /// listed in `allele_bins`, where searches skip entries whose allele is not stored. Returns
     /// the loader's own error, if it had one (else 0: no allele was stored).
@@ -93,10 +86,56 @@ impl Loader {
         self.progress.clone()
     }
 
+    /// Waits until everything the closed sink received is committed; returns how many
+    /// alleles were new to the database (rows inserted).
     fn join(self) -> Result<u64> {
         self.handle
             .join()
             .unwrap_or_else(|_| Err(Error::Storage("the storage thread panicked".into())))
+    }
+}
+
+/// A registration whose alleles have all been received: the loader is writing them. Wait for
+/// it, or watch it (a caller that must stay responsive polls `is_finished`).
+pub struct Pending {
+    loader: Loader,
+}
+
+impl Pending {
+    /// Blocks until every allele is committed; returns how many were new to the database.
+    pub fn wait(self) -> Result<u64> {
+        self.loader.join()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.loader.handle.is_finished()
+    }
+
+    pub fn progress(&self) -> Arc<LoadProgress> {
+        self.loader.progress()
+    }
+}
+
+/// The lifecycle of a run's registration: a loader is started on `writers`, `produce` puts
+/// the run's alleles into its sink (annotating or ingesting a VCF), then the load phase
+/// starts. Returns what `produce` returned and the load under way. If `produce` fails,
+/// nothing is loaded (what it admitted stays listed in `allele_bins`, where searches skip
+/// entries whose allele is not stored) and its error is returned, unless the loader failed
+/// first: a sink that stopped taking alleles is explained by the loader's own error.
+pub(super) fn register_from<T>(
+    writers: Vec<Box<dyn Writer>>,
+    produce: impl FnOnce(&mut dyn AlleleSink) -> Result<T>,
+) -> Result<(T, Pending)> {
+    let (mut sink, loader) = spawn(writers)?;
+    match produce(&mut sink) {
+        Ok(produced) => {
+            drop(sink); // the load phase starts once the sink is closed
+            Ok((produced, Pending { loader }))
+        }
+        Err(e) => match (e, loader.abandon(sink)) {
+            (Error::Sink(_), Err(loader_error)) => Err(loader_error),
+            (e, _) => Err(e),
+        },
     }
 }
 

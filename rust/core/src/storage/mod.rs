@@ -4,7 +4,7 @@
 //!
 //! Identifiers are digests, so a VCF's alleles arrive in random id order, and a B-tree takes
 //! random keys several times slower than sorted ones. A whole VCF is therefore registered by a
-//! [`Loader`]: while the VCF is annotated it only asks the database which alleles are new, lists
+//! loader ([`Storage::register_from`]): while the VCF is annotated it only asks the database which alleles are new, lists
 //! those in `allele_bins` and sorts them on disk; afterwards it loads locations, then alleles,
 //! in id order.
 
@@ -17,10 +17,11 @@ mod postgres;
 mod spill;
 mod sqlite;
 
-pub use self::loader::{LoadProgress, Loader, LoaderSink};
+pub use self::loader::{LoadProgress, Pending};
 use crate::allele::{location_json, Allele, State};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::vcf::AlleleSink;
 
 /// One database's spelling of the schema's types.
 pub(crate) struct Dialect {
@@ -505,10 +506,14 @@ impl Storage {
         )
     }
 
-    /// Starts registering a run: what the returned sink receives is stored (see [`Loader`]).
-    /// PostgreSQL loads over up to `parallel` connections.
-    pub fn spawn_loader(&self, parallel: usize) -> Result<(LoaderSink, Loader)> {
-        loader::spawn(self.writers(parallel)?)
+    /// Registers the alleles `produce` puts into its sink (a run's annotation or ingest): see
+    /// [`loader::register_from`]. PostgreSQL loads over up to `parallel` connections.
+    pub fn register_from<T>(
+        &self,
+        parallel: usize,
+        produce: impl FnOnce(&mut dyn AlleleSink) -> Result<T>,
+    ) -> Result<(T, Pending)> {
+        loader::register_from(self.writers(parallel)?, produce)
     }
 
     /// Any registered Allele (`ga4gh:VA.…`), SequenceLocation (`ga4gh:SL.…`),
@@ -581,7 +586,6 @@ impl Storage {
 mod tests {
     use super::*;
     use crate::allele::{identify, NormalizedAllele};
-    use crate::vcf::AlleleSink;
     use std::sync::Arc;
 
     pub(crate) fn sample_alleles() -> Vec<Allele> {
@@ -614,10 +618,15 @@ mod tests {
     /// duplicates, serve objects, and find alleles by range with keyset pages.
     pub(crate) fn exercise(storage: &Storage) {
         let alleles = sample_alleles();
-        let (mut sink, loader) = storage.spawn_loader(2).unwrap();
-        let progress = loader.progress();
-        sink.put(alleles.clone()).unwrap();
-        sink.put(alleles[..2].to_vec()).unwrap();
+        let (received, pending) = storage
+            .register_from(2, |sink| {
+                sink.put(alleles.clone()).map_err(Error::Sink)?;
+                sink.put(alleles[..2].to_vec()).map_err(Error::Sink)?;
+                Ok("received")
+            })
+            .unwrap();
+        assert_eq!(received, "received", "what the producer returned");
+        let progress = pending.progress();
         let distinct = |f: fn(&Allele) -> Digest| {
             alleles
                 .iter()
@@ -626,7 +635,7 @@ mod tests {
                 .len() as u64
         };
         // Each distinct allele is counted once, however often it came.
-        assert_eq!(loader.wait(sink).unwrap(), distinct(|a| a.digest));
+        assert_eq!(pending.wait().unwrap(), distinct(|a| a.digest));
         // Every distinct location and allele was new, and all of them were committed.
         let rows = distinct(|a| a.location_digest) + distinct(|a| a.digest);
         assert_eq!(progress.get(), (rows, rows));
@@ -666,6 +675,45 @@ mod tests {
         assert_eq!(ids(50, 50, "", 10).len(), 2, "closed intervals touch");
         assert_eq!(ids(16_385, 16_386, "", 10).len(), 2);
         assert_eq!(ids(5_000_001, 9_000_000, "", 10).len(), 0);
+    }
+
+    /// A run that fails stores nothing of what it produced, and its error is the one reported.
+    #[test]
+    fn a_failed_producer_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&dir.path().join("r.db").to_string_lossy()).unwrap();
+        let alleles = sample_alleles();
+        let failed = storage.register_from(1, |sink| -> Result<()> {
+            sink.put(alleles.clone()).map_err(Error::Sink)?;
+            Err(Error::InvalidArgument("line 7 is broken".into()))
+        });
+        assert!(matches!(failed, Err(Error::InvalidArgument(m)) if m == "line 7 is broken"));
+        assert!(storage.get_object(&alleles[0].id()).unwrap().is_none());
+    }
+
+    /// A sink that stopped taking alleles because the loader failed is reported with the
+    /// loader's error, which says what went wrong, not the sink's "loader stopped".
+    #[test]
+    fn the_loaders_error_explains_a_stopped_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let storage = Storage::open(&path.to_string_lossy()).unwrap();
+        let alleles = sample_alleles();
+        let failed = storage.register_from(1, |sink| -> Result<()> {
+            // The loader's lookups now fail: its thread stops, and the sink with it.
+            let db = rusqlite::Connection::open(&path).unwrap();
+            db.execute_batch("DROP TABLE alleles").unwrap();
+            for _ in 0..1000 {
+                sink.put(alleles.clone()).map_err(Error::Sink)?;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            panic!("the sink kept taking alleles after the loader failed");
+        });
+        match failed {
+            Err(Error::Storage(m)) => assert!(m.contains("alleles"), "{m}"),
+            Err(e) => panic!("expected the loader's storage error, got {e:?}"),
+            Ok(_) => panic!("expected the loader's storage error"),
+        }
     }
 
     /// Another writer stores the run's new alleles between the run's lookup and its load: the

@@ -1,0 +1,444 @@
+//! VCF annotation, ingestion, checking and joining, and the allele ids of arrays: argument
+//! conversion around the core's `vcf` module, the GIL released for each long call.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyvar_core::allele::{Allele, State};
+use anyvar_core::storage::{LoadProgress, Pending};
+use anyvar_core::vcf::{
+    self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
+    RecordOptions,
+};
+use anyvar_core::Error;
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rayon::prelude::*;
+
+use crate::detach::wait_detached;
+use crate::{to_py, SequenceSource, Storage};
+
+/// `anyvar.annotation.AnnotateOptions`, read by attribute name: the one parameter list of an
+/// annotation, converted here once into the core's options.
+#[derive(FromPyObject)]
+pub(crate) struct Options {
+    assembly: String,
+    for_ref: bool,
+    vrs_attributes: bool,
+    require_validation: bool,
+    compression: String,
+    tabix: bool,
+    threads: usize,
+    range: Option<RangeTuple>,
+    vrs_python_output: String,
+}
+
+impl Options {
+    fn to_core(&self) -> PyResult<AnnotateOptions> {
+        Ok(AnnotateOptions {
+            record: RecordOptions {
+                assembly: self.assembly.clone(),
+                for_ref: self.for_ref,
+                vrs_attributes: self.vrs_attributes,
+                require_validation: self.require_validation,
+            },
+            threads: self.threads,
+            compression: self.compression.parse::<Compression>().map_err(to_py)?,
+            tabix: self.tabix,
+            producer: format!("AnyVar version={}", env!("CARGO_PKG_VERSION")),
+            range: self.range.map(|(offset, first_line, lines, header)| Range {
+                offset,
+                first_line,
+                lines,
+                header,
+            }),
+            // vrs-python 2.2 wrote a missing String entry as an empty string, 2.3 as `.`.
+            missing_string: match self.vrs_python_output.as_str() {
+                "2.2" => MissingString::Empty,
+                _ => MissingString::Dot,
+            },
+        })
+    }
+}
+
+/// Where an annotation's alleles go: registered in a storage, or handed to a Python function
+/// in batches.
+#[derive(FromPyObject)]
+pub(crate) enum AllelesTo<'py> {
+    Storage(PyRef<'py, Storage>),
+    Function(Py<PyAny>),
+}
+
+/// A registration whose alleles have all been received, still being stored: `wait` for it
+/// (and report its `progress` meanwhile). Returned by `annotate_vcf` with a storage.
+#[pyclass(module = "anyvar._core", frozen)]
+pub(crate) struct PendingRegistration {
+    pending: Mutex<Option<Pending>>,
+    progress: Arc<LoadProgress>,
+}
+
+impl PendingRegistration {
+    fn new(pending: Pending) -> Self {
+        PendingRegistration {
+            progress: pending.progress(),
+            pending: Mutex::new(Some(pending)),
+        }
+    }
+}
+
+#[pymethods]
+impl PendingRegistration {
+    /// Blocks until every allele is stored; returns how many were new. `progress` is called
+    /// with `(rows committed, rows to write)` a few times a second meanwhile; an exception it
+    /// raises, or a signal's (Ctrl-C, Celery's time limits), is raised once the alleles are
+    /// stored: a registration is never cut short.
+    #[pyo3(signature = (progress=None))]
+    fn wait(&self, py: Python<'_>, progress: Option<Py<PyAny>>) -> PyResult<u64> {
+        let taken = self.pending.lock().map(|mut p| p.take()).unwrap_or(None);
+        let Some(pending) = taken else {
+            return Err(PyValueError::new_err("already waited"));
+        };
+        wait_detached(
+            py,
+            || pending.is_finished(),
+            |py| match &progress {
+                Some(report) => report.call1(py, self.progress.get()).map(drop),
+                None => Ok(()),
+            },
+        )?;
+        py.detach(|| pending.wait()).map_err(to_py)
+    }
+
+    /// `(rows committed, rows to write)` of the load phase: both 0 while the run's new rows
+    /// are still being looked up and sorted.
+    fn progress(&self) -> (u64, u64) {
+        self.progress.get()
+    }
+}
+
+/// Annotates `input` into `output` (None: stdin, stdout) as `options` (an
+/// `anyvar.annotation.AnnotateOptions`) say. `alleles_to` receives every computed allele: a
+/// Storage registers them (the summary's `pending` finishes that), a function is called with
+/// batches of tuples. `progress(records, bytes read, total bytes)` is called a few times a
+/// second; an exception it raises, or a signal's, cancels the run and is raised here.
+#[pyfunction]
+#[pyo3(signature = (source, input, output, options, *, progress=None, alleles_to=None))]
+pub(crate) fn annotate_vcf(
+    py: Python<'_>,
+    source: &SequenceSource,
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+    options: Options,
+    progress: Option<Py<PyAny>>,
+    alleles_to: Option<AllelesTo<'_>>,
+) -> PyResult<Py<PyDict>> {
+    let options = options.to_core()?;
+    let input = input.map_or(Input::Stdin, Input::Path);
+    let output = output.map_or(Output::Stdout, Output::Path);
+    let source = source.inner.clone();
+    let mut callback_error: Option<PyErr> = None;
+    // Every progress tick also lets Python handle signals, so Ctrl-C and Celery's time limits
+    // stop a run; an exception raised by `progress` cancels it the same way.
+    let mut on_progress = |p: &vcf::Progress| -> anyvar_core::Result<()> {
+        Python::attach(|py| {
+            py.check_signals()?;
+            if let Some(cb) = &progress {
+                cb.call1(py, (p.records, p.bytes_read, p.total_bytes))?;
+            }
+            Ok::<_, PyErr>(())
+        })
+        .map_err(|e| {
+            callback_error = Some(e);
+            Error::Cancelled
+        })
+    };
+    let mut annotate = |sink: Option<&mut dyn vcf::AlleleSink>| {
+        vcf::annotate_vcf(&source, &input, &output, &options, sink, &mut on_progress)
+    };
+    let mut function_sink = None;
+    let result = match alleles_to {
+        Some(AllelesTo::Storage(storage)) => {
+            let storage = storage.inner.clone();
+            py.detach(|| storage.register_from(options.threads, |sink| annotate(Some(sink))))
+                .map(|(summary, pending)| (summary, Some(pending)))
+        }
+        Some(AllelesTo::Function(callback)) => {
+            let sink = function_sink.insert(PySink {
+                callback,
+                error: None,
+            });
+            py.detach(|| annotate(Some(sink)))
+                .map(|summary| (summary, None))
+        }
+        None => py.detach(|| annotate(None)).map(|summary| (summary, None)),
+    };
+    let (summary, pending) = match result {
+        Ok(done) => done,
+        Err(Error::Cancelled) if callback_error.is_some() => {
+            return Err(callback_error.expect("checked"))
+        }
+        Err(Error::Sink(_)) if function_sink.as_ref().is_some_and(|s| s.error.is_some()) => {
+            return Err(function_sink.and_then(|s| s.error).expect("checked"))
+        }
+        Err(e) => return Err(to_py(e)),
+    };
+    let d = PyDict::new(py);
+    d.set_item("records", summary.records)?;
+    d.set_item("alleles", summary.alleles)?;
+    d.set_item("errors", summary.errors)?;
+    d.set_item("seconds", summary.seconds)?;
+    if let Some(pending) = pending {
+        d.set_item("pending", Py::new(py, PendingRegistration::new(pending))?)?;
+    }
+    Ok(d.unbind())
+}
+
+fn allele_tuple(py: Python<'_>, a: &Allele) -> PyResult<Py<PyAny>> {
+    let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
+    let (kind, sequence, length, rsl) = match &a.state {
+        State::Literal { sequence } => (
+            "LiteralSequenceExpression",
+            Some(text(sequence)),
+            None,
+            None,
+        ),
+        State::ReferenceLength {
+            length,
+            repeat_subunit_length,
+            sequence,
+        } => (
+            "ReferenceLengthExpression",
+            sequence.as_deref().map(text),
+            Some(*length),
+            Some(*repeat_subunit_length),
+        ),
+    };
+    Ok((
+        a.id(),
+        a.location_id(),
+        a.accession.to_string(),
+        a.start,
+        a.end,
+        kind,
+        sequence,
+        length,
+        rsl,
+    )
+        .into_pyobject(py)?
+        .into_any()
+        .unbind())
+}
+
+/// Calls a Python function with a batch of alleles, keeping its exception for the caller.
+struct PySink {
+    callback: Py<PyAny>,
+    error: Option<PyErr>,
+}
+
+impl vcf::AlleleSink for PySink {
+    fn put(&mut self, alleles: Vec<Allele>) -> Result<(), String> {
+        Python::attach(|py| {
+            let batch = alleles
+                .iter()
+                .map(|a| allele_tuple(py, a))
+                .collect::<PyResult<Vec<_>>>()?;
+            self.callback.call1(py, (batch,)).map(|_| ())
+        })
+        .map_err(|e| {
+            let message = e.to_string();
+            self.error = Some(e);
+            message
+        })
+    }
+}
+
+/// VRS Allele ids for parallel arrays of VCF-style CHROM, POS, REF, ALT; None where there is no
+/// allele (unknown contig, symbolic ALT, REF mismatch with validation...).
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (source, chrom, pos, reference, alt, *, assembly, require_validation, threads))]
+pub(crate) fn allele_ids<'py>(
+    py: Python<'py>,
+    source: &SequenceSource,
+    chrom: Vec<String>,
+    pos: PyReadonlyArray1<'py, i64>,
+    reference: Vec<String>,
+    alt: Vec<String>,
+    assembly: String,
+    require_validation: bool,
+    threads: usize,
+) -> PyResult<Bound<'py, PyArray1<Py<PyAny>>>> {
+    let pos = pos.as_slice()?.to_vec();
+    let n = chrom.len();
+    if pos.len() != n || reference.len() != n || alt.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "chrom, pos, ref and alt must have the same length (got {n}, {}, {}, {})",
+            pos.len(),
+            reference.len(),
+            alt.len()
+        )));
+    }
+    let options = RecordOptions {
+        assembly,
+        for_ref: false,
+        vrs_attributes: false,
+        require_validation,
+    };
+    let source = source.inner.clone();
+    let ids: anyvar_core::Result<Vec<Option<String>>> = py.detach(|| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let rows: Vec<usize> = (0..n).collect();
+        pool.install(|| {
+            rows.par_chunks(4096)
+                .map(|chunk| {
+                    let mut annotator = Annotator::new(&source, &options);
+                    chunk
+                        .iter()
+                        .map(|&i| {
+                            if pos[i] < 0 {
+                                return Ok(None);
+                            }
+                            let p = pos[i].to_string();
+                            let allele = annotator.alt_allele(
+                                chrom[i].as_bytes(),
+                                p.as_bytes(),
+                                reference[i].as_bytes(),
+                                alt[i].as_bytes(),
+                            )?;
+                            Ok(allele.ok().flatten().map(|a| a.id()))
+                        })
+                        .collect::<anyvar_core::Result<Vec<_>>>()
+                })
+                .collect::<anyvar_core::Result<Vec<Vec<_>>>>()
+                .map(|v| v.into_iter().flatten().collect())
+        })
+    });
+    let ids = ids.map_err(to_py)?;
+    let objects: Vec<Py<PyAny>> = ids
+        .into_iter()
+        .map(|id| match id {
+            Some(id) => pyo3::types::PyString::new(py, &id).into_any().unbind(),
+            None => py.None(),
+        })
+        .collect();
+    Ok(PyArray1::from_vec(py, objects))
+}
+
+/// Registers the alleles of an already annotated VCF; with `conflicts`, writes the CSV of ids
+/// that differ from a fresh annotation there.
+#[pyfunction]
+#[pyo3(signature = (source, input, *, assembly, storage=None, conflicts=None))]
+pub(crate) fn ingest_annotated_vcf(
+    py: Python<'_>,
+    source: &SequenceSource,
+    input: PathBuf,
+    assembly: String,
+    storage: Option<&Storage>,
+    conflicts: Option<PathBuf>,
+) -> PyResult<Py<PyDict>> {
+    struct Discard;
+    impl vcf::AlleleSink for Discard {
+        fn put(&mut self, _: Vec<Allele>) -> Result<(), String> {
+            Ok(())
+        }
+    }
+    let options = RecordOptions {
+        assembly,
+        for_ref: true,
+        vrs_attributes: false,
+        require_validation: true,
+    };
+    let source = source.inner.clone();
+    let storage = storage.map(|s| s.inner.clone());
+    let ingest = |sink: &mut dyn vcf::AlleleSink| -> anyvar_core::Result<_> {
+        let mut csv = match &conflicts {
+            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+                |e| Error::Io {
+                    context: format!("cannot create {}", p.display()),
+                    source: e,
+                },
+            )?)),
+            None => None,
+        };
+        let csv_ref = csv.as_mut().map(|w| w as &mut dyn std::io::Write);
+        let summary =
+            vcf::ingest_annotated_vcf(&source, &Input::Path(input), &options, sink, csv_ref)?;
+        if let Some(mut w) = csv {
+            std::io::Write::flush(&mut w).map_err(|e| Error::Io {
+                context: "writing the conflicts".into(),
+                source: e,
+            })?;
+        }
+        Ok(summary)
+    };
+    let summary = match &storage {
+        Some(st) => {
+            let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let (summary, pending) = py
+                .detach(|| st.register_from(parallel, ingest))
+                .map_err(to_py)?;
+            PendingRegistration::new(pending).wait(py, None)?;
+            summary
+        }
+        None => py.detach(|| ingest(&mut Discard)).map_err(to_py)?,
+    };
+    let d = PyDict::new(py);
+    d.set_item("records", summary.records)?;
+    d.set_item("alleles", summary.alleles)?;
+    d.set_item("conflicts", summary.conflicts)?;
+    Ok(d.unbind())
+}
+
+/// Sets the bounds on one line and on a header for every read in this process.
+#[pyfunction]
+pub(crate) fn set_limits(max_line_bytes: u64, max_header_bytes: u64) {
+    vcf::set_limits(max_line_bytes, max_header_bytes);
+}
+
+/// A range of a VCF's lines as Python sees it: (offset, first line, lines or None, header).
+type RangeTuple = (u64, u64, Option<u64>, bool);
+
+/// Checks a whole plain, gzip or bgzip VCF as the annotator reads it (header, every data
+/// line's structure; not the reference); `annotated`: also that it declares the VRS fields
+/// ingestion needs. Returns the number of records and, with `chunk_records`, the ranges to
+/// cut it into (empty when it is one chunk or cannot be cut).
+#[pyfunction]
+#[pyo3(signature = (input, threads=1, annotated=false, chunk_records=0))]
+pub(crate) fn check_vcf(
+    py: Python<'_>,
+    input: PathBuf,
+    threads: usize,
+    annotated: bool,
+    chunk_records: u64,
+) -> PyResult<(u64, Vec<RangeTuple>)> {
+    let checked = py
+        .detach(|| vcf::check_vcf(&Input::Path(input), threads, annotated, chunk_records))
+        .map_err(to_py)?;
+    let ranges = checked
+        .ranges
+        .into_iter()
+        .map(|r| (r.offset, r.first_line, r.lines, r.header))
+        .collect();
+    Ok((checked.records, ranges))
+}
+
+/// Joins the plain parts of a run's ranges, in order, into the output one run would write.
+#[pyfunction]
+#[pyo3(signature = (parts, output, *, compression, tabix=false, threads=1))]
+pub(crate) fn join_parts(
+    py: Python<'_>,
+    parts: Vec<PathBuf>,
+    output: PathBuf,
+    compression: &str,
+    tabix: bool,
+    threads: usize,
+) -> PyResult<()> {
+    let compression = compression.parse::<Compression>().map_err(to_py)?;
+    py.detach(|| vcf::join_parts(&parts, &output, compression, tabix, threads))
+        .map_err(to_py)
+}
