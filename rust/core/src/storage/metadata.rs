@@ -563,7 +563,7 @@ pub(crate) mod tests {
         let before = Stamp {
             annotation_type: "created",
             value: r#""before""#,
-            object_ids: &[a.clone()],
+            object_ids: std::slice::from_ref(&a),
         };
         storage.add_annotations_if_missing(&before).unwrap();
         let cn = r#"{"id":"ga4gh:CN.y","type":"CopyNumberChange"}"#;
