@@ -5,7 +5,7 @@
 //! exactly the alleles the annotator computed, with no conflict when re-annotated.
 #![no_main]
 
-use anyvar_core::allele::Allele;
+use anyvar_core::vrs::model::Allele;
 use anyvar_core::vcf::{
     annotate_in_memory, ingest_annotated_vcf, AlleleSink, AnnotateOptions, Annotator, Compression,
     Input, MissingString,

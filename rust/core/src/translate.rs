@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::allele::Allele;
 use crate::copy_number::{self, CopyChange, CopyNumber};
 use crate::error::Result;
 use crate::sequence::{Contig, SequenceSource};
 use crate::vcf::record::{parse_expression, Checked};
 use crate::vcf::{Annotator, RecordOptions};
+use crate::vrs::model::Allele;
 
 /// What a definition turned into: an allele, or the reason there is none.
 pub type Translation = std::result::Result<Allele, String>;

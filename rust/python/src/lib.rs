@@ -12,7 +12,6 @@ mod liftover;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyvar_core::allele::{allele_from_json, Allele, State};
 use anyvar_core::sequence::SequenceSource as CoreSource;
 use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration, Stamp};
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
@@ -20,6 +19,8 @@ use anyvar_core::vcf::{
     self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
     RecordOptions,
 };
+use anyvar_core::vrs::from_json::allele_from_json;
+use anyvar_core::vrs::model::{Allele, State};
 use anyvar_core::Error;
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyOSError, PyValueError};

@@ -13,7 +13,7 @@ use noodles_fasta::fai;
 
 use super::{Contig, Store};
 use crate::error::{Error, Result};
-use crate::normalize::Reference;
+use crate::vrs::normalize::Reference;
 
 /// Residues per cached block: about one BGZF block, so a miss decompresses one or two blocks (and
 /// one request to a SeqRepo REST service, whose blocks are the same).

@@ -18,9 +18,9 @@ mod spill;
 mod sqlite;
 
 pub use self::loader::{LoadProgress, Loader, LoaderSink};
-use crate::allele::{location_json, Allele, State};
-use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::vrs::digest::Digest;
+use crate::vrs::model::{Allele, State};
 
 /// One database's spelling of the schema's types.
 pub(crate) struct Dialect {
@@ -367,32 +367,6 @@ fn admit(writers: &mut [Box<dyn Writer>], batch: &[Allele]) -> Result<Admitted> 
     Ok(Admitted { alleles, locations })
 }
 
-/// The API's JSON of a stored SequenceLocation.
-fn stored_location_json(id: &str, accession: &str, start: i64, end: i64) -> String {
-    let digest = id.strip_prefix("ga4gh:SL.").unwrap_or(id);
-    location_json(&digest, accession, start as u64, end as u64)
-}
-
-/// The API's JSON of a stored Allele and its location.
-fn stored_allele_json(
-    id: &str,
-    state: &str,
-    location_id: &str,
-    accession: &str,
-    start: i64,
-    end: i64,
-) -> String {
-    let digest = id.strip_prefix("ga4gh:VA.").unwrap_or(id);
-    format!(
-        r#"{{"id":"{id}","type":"Allele","digest":"{digest}","location":{},"state":{state}}}"#,
-        stored_location_json(location_id, accession, start, end)
-    )
-}
-
-fn sequence_reference_json(accession: &str) -> String {
-    format!(r#"{{"type":"SequenceReference","refgetAccession":"{accession}"}}"#)
-}
-
 /// What one database does for the registry; SQLite and PostgreSQL implement it, and
 /// everything above (registration, lookups, search, [`metadata`]) is written once over it.
 pub(crate) trait Store: Send + Sync {
@@ -580,8 +554,9 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allele::{identify, NormalizedAllele};
     use crate::vcf::AlleleSink;
+    use crate::vrs::identify::identify;
+    use crate::vrs::model::NormalizedAllele;
     use std::sync::Arc;
 
     pub(crate) fn sample_alleles() -> Vec<Allele> {

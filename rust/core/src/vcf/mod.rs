@@ -28,9 +28,9 @@ pub use self::limits::{set_limits, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_LINE_BY
 pub use self::range::{join_parts, Range};
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
 pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
-use crate::allele::Allele;
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
+use crate::vrs::model::Allele;
 
 /// The VRS model version written into the header.
 pub const VRS_VERSION: &str = "2.0.1";

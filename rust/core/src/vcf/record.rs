@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use memchr::memchr_iter;
 
-use crate::allele::{identify, Allele};
-use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::normalize::{normalize, Reference};
 use crate::sequence::{Contig, SequenceReader, SequenceSource};
 use crate::vcf::MissingString;
+use crate::vrs::digest::Digest;
+use crate::vrs::identify::identify;
+use crate::vrs::model::Allele;
+use crate::vrs::normalize::{normalize, Reference};
 
 /// INFO keys this annotator owns: old values are dropped when a file is annotated again.
 pub const VRS_KEYS: [&str; 7] = [
@@ -427,7 +428,7 @@ pub fn write_vrs_info(
         }
     });
     list(out, "VRS_Lengths", b".", entries, |a, out| match a.state {
-        crate::allele::State::ReferenceLength { length, .. } => {
+        crate::vrs::model::State::ReferenceLength { length, .. } => {
             int(out, length);
             true
         }
@@ -439,7 +440,7 @@ pub fn write_vrs_info(
         b".",
         entries,
         |a, out| match a.state {
-            crate::allele::State::ReferenceLength {
+            crate::vrs::model::State::ReferenceLength {
                 repeat_subunit_length,
                 ..
             } => {
@@ -528,7 +529,7 @@ mod tests {
             accession: "SQ.x".into(),
             start: 4,
             end: 7,
-            state: crate::allele::State::ReferenceLength {
+            state: crate::vrs::model::State::ReferenceLength {
                 length: 0,
                 repeat_subunit_length: 3,
                 sequence: Some(Vec::new()),
