@@ -6,8 +6,9 @@
 #![no_main]
 
 use anyvar_core::vrs::model::Allele;
+use anyvar_core::alleles::{AlleleSink, Annotator};
 use anyvar_core::vcf::{
-    annotate_in_memory, ingest_annotated_vcf, AlleleSink, AnnotateOptions, Annotator, Compression,
+    annotate_in_memory, ingest_annotated_vcf, AnnotateOptions, Compression,
     Input, MissingString,
 };
 use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};

@@ -1,6 +1,7 @@
 //! AnyVar's core: GA4GH VRS normalization and identifiers, reference sequence access, and
 //! streaming VCF annotation. No Python here; `rust/python` binds it.
 
+pub mod alleles;
 pub mod copy_number;
 pub mod error;
 pub mod liftover;

@@ -12,13 +12,11 @@ mod liftover;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use anyvar_core::alleles::{AlleleSink, Annotator, RecordOptions};
 use anyvar_core::sequence::SequenceSource as CoreSource;
 use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration, Stamp};
 use anyvar_core::storage::{LoadProgress, Loader, LoaderSink, Storage as CoreStorage};
-use anyvar_core::vcf::{
-    self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
-    RecordOptions,
-};
+use anyvar_core::vcf::{self, AnnotateOptions, Compression, Input, MissingString, Output, Range};
 use anyvar_core::vrs::from_json::allele_from_json;
 use anyvar_core::vrs::model::{Allele, State};
 use anyvar_core::Error;
@@ -486,7 +484,7 @@ struct PySink {
     error: Option<PyErr>,
 }
 
-impl vcf::AlleleSink for PySink {
+impl AlleleSink for PySink {
     fn put(&mut self, alleles: Vec<Allele>) -> Result<(), String> {
         Python::attach(|py| {
             let batch = alleles
@@ -595,8 +593,8 @@ fn annotate_vcf(
             &output,
             &options,
             match (sink.as_mut(), loader.as_mut()) {
-                (Some(s), _) => Some(s as &mut dyn vcf::AlleleSink),
-                (None, Some((s, _))) => Some(s as &mut dyn vcf::AlleleSink),
+                (Some(s), _) => Some(s as &mut dyn AlleleSink),
+                (None, Some((s, _))) => Some(s as &mut dyn AlleleSink),
                 (None, None) => None,
             },
             &mut on_progress,
@@ -731,7 +729,7 @@ fn ingest_annotated_vcf(
     conflicts: Option<PathBuf>,
 ) -> PyResult<Py<PyDict>> {
     struct Discard;
-    impl vcf::AlleleSink for Discard {
+    impl AlleleSink for Discard {
         fn put(&mut self, _: Vec<Allele>) -> Result<(), String> {
             Ok(())
         }

@@ -19,8 +19,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::spill::{Sorter, Spill};
 use super::{admit, Admitted, AlleleRow, LocationRow, Writer};
+use crate::alleles::AlleleSink;
 use crate::error::{Error, Result};
-use crate::vcf::AlleleSink;
 use crate::vrs::digest::Digest;
 use crate::vrs::model::{Allele, State};
 

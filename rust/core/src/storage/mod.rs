@@ -554,7 +554,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vcf::AlleleSink;
+    use crate::alleles::AlleleSink;
     use crate::vrs::identify::identify;
     use crate::vrs::model::NormalizedAllele;
     use std::sync::Arc;

@@ -6,7 +6,8 @@ use std::io::Write;
 
 use super::io::{open_input, Input};
 use super::record::{invalid, Columns};
-use super::{read_header_lines, read_line, AlleleSink, Annotator, Outcome, RecordOptions};
+use super::{read_header_lines, read_line};
+use crate::alleles::{AlleleSink, Annotator, Outcome, RecordOptions};
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
 use crate::vrs::identify::identify;

@@ -171,10 +171,9 @@ pub fn join_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alleles::RecordOptions;
     use crate::sequence::SequenceSource;
-    use crate::vcf::{
-        annotate_vcf, check_vcf, AnnotateOptions, Input, MissingString, RecordOptions,
-    };
+    use crate::vcf::{annotate_vcf, check_vcf, AnnotateOptions, Input, MissingString};
     use std::io::Write;
 
     fn vectors() -> PathBuf {
