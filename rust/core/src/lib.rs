@@ -2,6 +2,7 @@
 //! streaming VCF annotation. No Python here; `rust/python` binds it.
 
 pub mod alleles;
+mod compression;
 pub mod copy_number;
 pub mod error;
 pub mod liftover;

@@ -12,6 +12,7 @@ use noodles_core::Position;
 use noodles_fasta::fai;
 
 use super::{Contig, Store};
+use crate::compression::{self, Format};
 use crate::error::{Error, Result};
 use crate::vrs::normalize::Reference;
 
@@ -35,11 +36,14 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Whether a FASTA file is read as BGZF: any gzip with an extra field, as it always was here
+/// (VCF input also wants the `BC` subfield), so a gzip file with another extra field fails in
+/// the BGZF reader instead of being read as plain text.
 pub(crate) fn is_bgzf(path: &Path) -> io::Result<bool> {
-    let mut magic = [0u8; 4];
-    let mut f = File::open(path)?;
-    let n = f.read(&mut magic)?;
-    Ok(n >= 4 && magic[0] == 0x1f && magic[1] == 0x8b && magic[3] & 0x04 != 0)
+    Ok(matches!(
+        compression::detect_file(path)?,
+        Format::Bgzf | Format::Gzip { extra: true }
+    ))
 }
 
 impl SequenceFile {
