@@ -369,6 +369,12 @@ fn admit(writers: &mut [Box<dyn Writer>], batch: &[Allele]) -> Result<Admitted> 
 
 /// What one database does for the registry; SQLite and PostgreSQL implement it, and
 /// everything above (registration, lookups, search, [`metadata`]) is written once over it.
+///
+/// This is where a new storage backend plugs in: it implements `Store` and a [`Writer`] for its
+/// connections, spells the schema's types in a [`Dialect`] (the tables come from [`schema`],
+/// checked by [`check_columns`]), and gets a URI scheme in [`Storage::open`]. The JSON it
+/// returns is made by `crate::vrs::serialize` from the stored columns, so every backend
+/// answers byte for byte alike.
 pub(crate) trait Store: Send + Sync {
     /// A connection of its own for one part of a registration.
     fn writer(&self) -> Result<Box<dyn Writer>>;
