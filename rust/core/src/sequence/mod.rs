@@ -1,7 +1,7 @@
 //! Reference sequences: where they come from (a SeqRepo instance, a SeqRepo REST service or a FASTA
 //! file, chosen by a URI as in AnyVar's `SEQREPO_DATAPROXY_URI`), how an alias like `GRCh38:chr1` resolves to a refget
 //! accession, and windowed reading with a small per-worker block cache. Nothing here loads a whole
-//! sequence into memory. Each kind of source is a [`SequenceStore`]; new kinds plug in there.
+//! sequence into memory. Each kind of source is a `SequenceStore`; new kinds plug in there.
 
 mod fasta;
 mod files;

@@ -2,7 +2,7 @@
 //! digests are computed from (spec section 1: identifying keys only, sorted, compact), and the
 //! JSON vrs-python's `model_dump_json(exclude_none=True)` gives (spec 1.5), which the registry
 //! stores and serves, whether the object was just computed ([`Allele::to_json`]) or read back
-//! from a database ([`stored_allele_json`]). Both are written by hand: the keys of each type are
+//! from a database (`stored_allele_json`). Both are written by hand: the keys of each type are
 //! few and fixed, and the canonical forms are written three times per VCF record into a reused
 //! buffer.
 
