@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::digest::{sha512t24u, Digest};
+use crate::vrs::digest::{sha512t24u, Digest};
+use crate::vrs::serialize::write_location_head;
 
 /// A number or an inclusive range with one open end at most (VRS `Range | int`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,7 +165,7 @@ fn write_end(out: &mut String, end: &Option<Bound<u64>>) {
 
 impl Location {
     /// `{"end":E,"sequenceReference":{…},"start":S,"type":"SequenceLocation"}`; for plain
-    /// numbers this is exactly `digest::serialize_location`.
+    /// numbers this is exactly `vrs::serialize::serialize_location`.
     pub fn serialize(&self) -> String {
         let mut s = String::from("{\"end\":");
         write_end(&mut s, &self.end);
@@ -239,13 +240,7 @@ impl CopyNumber {
     /// The location as vrs-python dumps it (with its `id` and `digest`).
     pub fn location_json(&self) -> String {
         let mut s = String::new();
-        write!(
-            s,
-            r#"{{"id":"ga4gh:SL.{sl}","type":"SequenceLocation","digest":"{sl}","sequenceReference":{{"type":"SequenceReference","refgetAccession":"{acc}"}}"#,
-            sl = self.location_digest,
-            acc = self.location.accession,
-        )
-        .expect("writing to a String");
+        write_location_head(&mut s, &self.location_digest, &self.location.accession);
         if let Some(start) = &self.location.start {
             s.push_str(",\"start\":");
             start.write(&mut s);
@@ -569,7 +564,7 @@ pub fn from_hgvs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::location_digest;
+    use crate::vrs::identify::location_digest;
 
     const CN_COUNT_RANGED: &str = r#"{"id":"ga4gh:CN.CTCgVehH0FEqrlaOMhUsDjKwzavnQegk","type":"CopyNumberCount","location":{"sequenceReference":{"type":"SequenceReference","refgetAccession":"SQ.iy_UbUrvECxFRX5LPTH_KPojdlT7BKsf"},"start":[null,29652251],"end":[29981821,null],"type":"SequenceLocation"},"copies":3}"#;
 

@@ -1,15 +1,15 @@
 //! AnyVar's core: GA4GH VRS normalization and identifiers, reference sequence access, and
 //! streaming VCF annotation. No Python here; `rust/python` binds it.
 
-pub mod allele;
+pub mod alleles;
+mod compression;
 pub mod copy_number;
-pub mod digest;
 pub mod error;
 pub mod liftover;
-pub mod normalize;
 pub mod sequence;
 pub mod storage;
 pub mod translate;
 pub mod vcf;
+pub mod vrs;
 
 pub use error::{Error, Result};

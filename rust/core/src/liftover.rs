@@ -29,11 +29,12 @@ use omics::coordinate::interbase::Coordinate;
 use omics::coordinate::interval::interbase::Interval;
 use omics::coordinate::Strand as ChainStrand;
 
-use crate::allele::{identify, Allele, NormalizedAllele, State};
 use crate::copy_number::{Bound, CopyNumber, Location};
 use crate::error::{Error, Result};
-use crate::normalize::{normalize, Reference};
 use crate::sequence::{Contig, SequenceSource};
+use crate::vrs::identify::identify;
+use crate::vrs::model::{Allele, NormalizedAllele, State};
+use crate::vrs::normalize::{normalize, Reference};
 
 /// The two assemblies AnyVar lifts between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -792,7 +793,7 @@ chain 500 a 100 + 70 90 b 120 - 0 20 2
         .unwrap();
         let (mut fasta, mut fai) = (String::new(), String::new());
         for (assembly, alias, residues) in seqs {
-            let id = crate::digest::sha512t24u(residues).to_string();
+            let id = crate::vrs::digest::sha512t24u(residues).to_string();
             aliases
                 .execute(
                     "INSERT INTO seqalias VALUES (?1, ?2, ?3, 1)",

@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::allele::Allele;
+use crate::alleles::{parse_expression, Annotator, Checked, RecordOptions};
 use crate::copy_number::{self, CopyChange, CopyNumber};
 use crate::error::Result;
 use crate::sequence::{Contig, SequenceSource};
-use crate::vcf::record::{parse_expression, Checked};
-use crate::vcf::{Annotator, RecordOptions};
+use crate::vrs::model::Allele;
 
 /// What a definition turned into: an allele, or the reason there is none.
 pub type Translation = std::result::Result<Allele, String>;
@@ -316,8 +315,8 @@ fn hgvs(annotator: &mut Annotator, ac: &str, rest: &str) -> Result<Translation> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alleles::RecordOptions;
     use crate::sequence::SequenceSource;
-    use crate::vcf::RecordOptions;
 
     fn grch38() -> RecordOptions {
         RecordOptions {

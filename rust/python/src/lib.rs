@@ -14,11 +14,12 @@ mod vcf;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyvar_core::allele::{allele_from_json, Allele};
+use anyvar_core::alleles::{Annotator, RecordOptions};
 use anyvar_core::sequence::SequenceSource as CoreSource;
 use anyvar_core::storage::metadata::{CatVarKind, Mapping, MappingType, Registration, Stamp};
 use anyvar_core::storage::Storage as CoreStorage;
-use anyvar_core::vcf::{Annotator, RecordOptions};
+use anyvar_core::vrs::from_json::allele_from_json;
+use anyvar_core::vrs::model::Allele;
 use anyvar_core::Error;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;

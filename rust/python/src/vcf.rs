@@ -4,12 +4,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyvar_core::allele::{Allele, State};
+use anyvar_core::alleles::{AlleleSink, Annotator, RecordOptions};
 use anyvar_core::storage::{LoadProgress, Pending};
-use anyvar_core::vcf::{
-    self, AnnotateOptions, Annotator, Compression, Input, MissingString, Output, Range,
-    RecordOptions,
-};
+use anyvar_core::vcf::{self, AnnotateOptions, Compression, Input, MissingString, Output, Range};
+use anyvar_core::vrs::model::{Allele, State};
 use anyvar_core::Error;
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
@@ -154,7 +152,7 @@ pub(crate) fn annotate_vcf(
             Error::Cancelled
         })
     };
-    let mut annotate = |sink: Option<&mut dyn vcf::AlleleSink>| {
+    let mut annotate = |sink: Option<&mut dyn AlleleSink>| {
         vcf::annotate_vcf(&source, &input, &output, &options, sink, &mut on_progress)
     };
     let mut function_sink = None;
@@ -237,7 +235,7 @@ struct PySink {
     error: Option<PyErr>,
 }
 
-impl vcf::AlleleSink for PySink {
+impl AlleleSink for PySink {
     fn put(&mut self, alleles: Vec<Allele>) -> Result<(), String> {
         Python::attach(|py| {
             let batch = alleles
@@ -342,7 +340,7 @@ pub(crate) fn ingest_annotated_vcf(
     conflicts: Option<PathBuf>,
 ) -> PyResult<Py<PyDict>> {
     struct Discard;
-    impl vcf::AlleleSink for Discard {
+    impl AlleleSink for Discard {
         fn put(&mut self, _: Vec<Allele>) -> Result<(), String> {
             Ok(())
         }
@@ -355,7 +353,7 @@ pub(crate) fn ingest_annotated_vcf(
     };
     let source = source.inner.clone();
     let storage = storage.map(|s| s.inner.clone());
-    let ingest = |sink: &mut dyn vcf::AlleleSink| -> anyvar_core::Result<_> {
+    let ingest = |sink: &mut dyn AlleleSink| -> anyvar_core::Result<_> {
         let mut csv = match &conflicts {
             Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
                 |e| Error::Io {

@@ -13,8 +13,8 @@ use noodles_bgzf as bgzf;
 
 use super::files::{is_bgzf, SequenceFile};
 use super::{Contig, Store};
-use crate::digest::RefgetHasher;
 use crate::error::{Error, Result};
+use crate::vrs::digest::RefgetHasher;
 
 const SIDECAR_MAGIC: &str = "#anyvar-refget-v1";
 
@@ -132,7 +132,7 @@ fn write_sidecar(
 
 fn cache_sidecar_path(cache_dir: &Path, fasta: &Path) -> PathBuf {
     let absolute = fs::canonicalize(fasta).unwrap_or_else(|_| fasta.to_path_buf());
-    let key = crate::digest::sha512t24u(absolute.to_string_lossy().as_bytes());
+    let key = crate::vrs::digest::sha512t24u(absolute.to_string_lossy().as_bytes());
     cache_dir.join(format!("{key}.refget.tsv"))
 }
 
@@ -286,7 +286,7 @@ mod tests {
         let chr1 = src.resolve("GRCh38", "1").unwrap();
         assert_eq!(
             &*chr1.accession,
-            format!("SQ.{}", crate::digest::sha512t24u(b"ACGTACGT"))
+            format!("SQ.{}", crate::vrs::digest::sha512t24u(b"ACGTACGT"))
         );
         assert_eq!(chr1.length, 8);
         assert_eq!(src.resolve("GRCh38", "chr2").unwrap().name, "2");

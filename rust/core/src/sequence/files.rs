@@ -12,8 +12,9 @@ use noodles_core::Position;
 use noodles_fasta::fai;
 
 use super::{Contig, Store};
+use crate::compression::{self, Format};
 use crate::error::{Error, Result};
-use crate::normalize::Reference;
+use crate::vrs::normalize::Reference;
 
 /// Residues per cached block: about one BGZF block, so a miss decompresses one or two blocks (and
 /// one request to a SeqRepo REST service, whose blocks are the same).
@@ -35,11 +36,14 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Whether a FASTA file is read as BGZF: any gzip with an extra field, as it always was here
+/// (VCF input also wants the `BC` subfield), so a gzip file with another extra field fails in
+/// the BGZF reader instead of being read as plain text.
 pub(crate) fn is_bgzf(path: &Path) -> io::Result<bool> {
-    let mut magic = [0u8; 4];
-    let mut f = File::open(path)?;
-    let n = f.read(&mut magic)?;
-    Ok(n >= 4 && magic[0] == 0x1f && magic[1] == 0x8b && magic[3] & 0x04 != 0)
+    Ok(matches!(
+        compression::detect_file(path)?,
+        Format::Bgzf | Format::Gzip { extra: true }
+    ))
 }
 
 impl SequenceFile {

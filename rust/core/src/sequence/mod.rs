@@ -1,7 +1,7 @@
 //! Reference sequences: where they come from (a SeqRepo instance, a SeqRepo REST service or a FASTA
 //! file, chosen by a URI as in AnyVar's `SEQREPO_DATAPROXY_URI`), how an alias like `GRCh38:chr1` resolves to a refget
 //! accession, and windowed reading with a small per-worker block cache. Nothing here loads a whole
-//! sequence into memory.
+//! sequence into memory. Each kind of source is a `SequenceStore`; new kinds plug in there.
 
 mod fasta;
 mod files;
@@ -47,16 +47,57 @@ type Resolved = Option<Arc<Contig>>;
 /// definitions fuzz target, whose memory grew without bound).
 const RESOLVED_ENTRIES: usize = 100_000;
 
-enum Kind {
-    SeqRepo(Box<seqrepo::SeqRepo>),
-    SeqRepoHttp(Arc<http::SeqRepoHttp>),
-    Fasta(fasta::FastaAliases),
+/// A kind of sequence store: what names a sequence and finds it. A SeqRepo instance
+/// ([`seqrepo`]), a SeqRepo REST service ([`http`]) and a FASTA file ([`fasta`]) implement it;
+/// a new kind plugs in here and in [`parse_uri`]/[`SequenceSource::open`], and, if its residues
+/// are read neither from an indexed FASTA file nor over HTTP, in [`Store`] (which the block
+/// cache of [`SequenceReader`] reads through).
+pub(crate) trait SequenceStore: Send + Sync {
+    /// Resolves `namespace:alias`; an unknown name is `Ok(None)`, never an error.
+    fn resolve(&self, namespace: &str, alias: &str) -> Result<Option<Arc<Contig>>>;
+    /// The `namespace:alias` names of the sequence `accession` (`SQ.…`); none for a sequence
+    /// the store does not have.
+    fn aliases(&self, accession: &str) -> Result<Vec<String>>;
+}
+
+impl SequenceStore for seqrepo::SeqRepo {
+    fn resolve(&self, namespace: &str, alias: &str) -> Result<Option<Arc<Contig>>> {
+        seqrepo::SeqRepo::resolve(self, namespace, alias)
+    }
+
+    fn aliases(&self, accession: &str) -> Result<Vec<String>> {
+        match accession.strip_prefix("SQ.") {
+            Some(digest) => seqrepo::SeqRepo::aliases(self, digest),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The service is held in an `Arc`: its contigs keep a weak reference to its block cache.
+impl SequenceStore for Arc<http::SeqRepoHttp> {
+    fn resolve(&self, namespace: &str, alias: &str) -> Result<Option<Arc<Contig>>> {
+        http::SeqRepoHttp::resolve(self, namespace, alias)
+    }
+
+    fn aliases(&self, accession: &str) -> Result<Vec<String>> {
+        http::SeqRepoHttp::aliases(self, accession)
+    }
+}
+
+impl SequenceStore for fasta::FastaAliases {
+    fn resolve(&self, namespace: &str, alias: &str) -> Result<Option<Arc<Contig>>> {
+        Ok(fasta::FastaAliases::resolve(self, namespace, alias))
+    }
+
+    fn aliases(&self, accession: &str) -> Result<Vec<String>> {
+        Ok(fasta::FastaAliases::aliases(self, accession))
+    }
 }
 
 /// A source of reference sequences, shared by all workers of a run (and across runs).
 pub struct SequenceSource {
     uri: String,
-    kind: Kind,
+    store: Box<dyn SequenceStore>,
     resolved: Mutex<HashMap<(String, String), Resolved>>,
 }
 
@@ -151,18 +192,16 @@ impl SequenceSource {
     /// Opens the source a URI names. `cache_dir` is where derived files (FASTA refget digests)
     /// go when they cannot be written beside the FASTA.
     pub fn open(uri: &str, cache_dir: Option<&Path>) -> Result<SequenceSource> {
-        let kind = match parse_uri(uri)? {
-            Location::SeqRepo(path) => Kind::SeqRepo(Box::new(seqrepo::SeqRepo::open(uri, &path)?)),
-            Location::SeqRepoHttp(base) => {
-                Kind::SeqRepoHttp(Arc::new(http::SeqRepoHttp::open(uri, &base)?))
-            }
+        let store: Box<dyn SequenceStore> = match parse_uri(uri)? {
+            Location::SeqRepo(path) => Box::new(seqrepo::SeqRepo::open(uri, &path)?),
+            Location::SeqRepoHttp(base) => Box::new(Arc::new(http::SeqRepoHttp::open(uri, &base)?)),
             Location::Fasta { path, assembly } => {
-                Kind::Fasta(fasta::FastaAliases::open(uri, &path, &assembly, cache_dir)?)
+                Box::new(fasta::FastaAliases::open(uri, &path, &assembly, cache_dir)?)
             }
         };
         Ok(SequenceSource {
             uri: uri.to_string(),
-            kind,
+            store,
             resolved: Mutex::new(HashMap::new()),
         })
     }
@@ -178,11 +217,7 @@ impl SequenceSource {
         if let Some(hit) = self.resolved.lock().expect("resolve cache").get(&key) {
             return Ok(hit.clone());
         }
-        let found = match &self.kind {
-            Kind::SeqRepo(repo) => repo.resolve(namespace, alias)?,
-            Kind::SeqRepoHttp(service) => service.resolve(namespace, alias)?,
-            Kind::Fasta(fasta) => fasta.resolve(namespace, alias),
-        };
+        let found = self.store.resolve(namespace, alias)?;
         let mut resolved = self.resolved.lock().expect("resolve cache");
         if resolved.len() >= RESOLVED_ENTRIES {
             resolved.clear();
@@ -194,14 +229,7 @@ impl SequenceSource {
     /// The `namespace:alias` names the source knows for the sequence `accession` (`SQ.…`);
     /// none for a sequence it does not have.
     pub fn aliases(&self, accession: &str) -> Result<Vec<String>> {
-        match &self.kind {
-            Kind::SeqRepo(repo) => match accession.strip_prefix("SQ.") {
-                Some(digest) => repo.aliases(digest),
-                None => Ok(Vec::new()),
-            },
-            Kind::SeqRepoHttp(service) => service.aliases(accession),
-            Kind::Fasta(fasta) => Ok(fasta.aliases(accession)),
-        }
+        self.store.aliases(accession)
     }
 
     /// Resolves a sequence name in the `namespace:alias` form vrs-python uses (`GRCh38:chr1`).

@@ -10,7 +10,7 @@
 
 use std::ops::RangeInclusive;
 
-use crate::digest::Digest;
+use crate::vrs::digest::Digest;
 
 /// log2 of the bin width.
 const SHIFT: u32 = 14;

@@ -19,10 +19,10 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::spill::{Sorter, Spill};
 use super::{admit, Admitted, AlleleRow, LocationRow, Writer};
-use crate::allele::{Allele, State};
-use crate::digest::Digest;
+use crate::alleles::AlleleSink;
 use crate::error::{Error, Result};
-use crate::vcf::AlleleSink;
+use crate::vrs::digest::Digest;
+use crate::vrs::model::{Allele, State};
 
 /// Rows a sorter keeps in memory before it spills a sorted segment (about 30 MB of alleles).
 const SEGMENT_ROWS: usize = 200_000;

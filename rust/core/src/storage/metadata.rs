@@ -5,8 +5,8 @@
 //! [`Store`]; every statement is plain SQL that SQLite and PostgreSQL both take.
 
 use super::{Kind, Storage, Store};
-use crate::allele::Allele;
 use crate::error::{Error, Result};
+use crate::vrs::model::Allele;
 
 /// How one variation relates to another (AnyVar's `VariationMappingType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,10 +18,10 @@ mod spill;
 mod sqlite;
 
 pub use self::loader::{LoadProgress, Pending};
-use crate::allele::{location_json, Allele, State};
-use crate::digest::Digest;
+use crate::alleles::AlleleSink;
 use crate::error::{Error, Result};
-use crate::vcf::AlleleSink;
+use crate::vrs::digest::Digest;
+use crate::vrs::model::{Allele, State};
 
 /// One database's spelling of the schema's types.
 pub(crate) struct Dialect {
@@ -368,34 +368,14 @@ fn admit(writers: &mut [Box<dyn Writer>], batch: &[Allele]) -> Result<Admitted> 
     Ok(Admitted { alleles, locations })
 }
 
-/// The API's JSON of a stored SequenceLocation.
-fn stored_location_json(id: &str, accession: &str, start: i64, end: i64) -> String {
-    let digest = id.strip_prefix("ga4gh:SL.").unwrap_or(id);
-    location_json(&digest, accession, start as u64, end as u64)
-}
-
-/// The API's JSON of a stored Allele and its location.
-fn stored_allele_json(
-    id: &str,
-    state: &str,
-    location_id: &str,
-    accession: &str,
-    start: i64,
-    end: i64,
-) -> String {
-    let digest = id.strip_prefix("ga4gh:VA.").unwrap_or(id);
-    format!(
-        r#"{{"id":"{id}","type":"Allele","digest":"{digest}","location":{},"state":{state}}}"#,
-        stored_location_json(location_id, accession, start, end)
-    )
-}
-
-fn sequence_reference_json(accession: &str) -> String {
-    format!(r#"{{"type":"SequenceReference","refgetAccession":"{accession}"}}"#)
-}
-
 /// What one database does for the registry; SQLite and PostgreSQL implement it, and
 /// everything above (registration, lookups, search, [`metadata`]) is written once over it.
+///
+/// This is where a new storage backend plugs in: it implements `Store` and a [`Writer`] for its
+/// connections, spells the schema's types in a [`Dialect`] (the tables come from [`schema`],
+/// checked by [`check_columns`]), and gets a URI scheme in [`Storage::open`]. The JSON it
+/// returns is made by `crate::vrs::serialize` from the stored columns, so every backend
+/// answers byte for byte alike.
 pub(crate) trait Store: Send + Sync {
     /// A connection of its own for one part of a registration.
     fn writer(&self) -> Result<Box<dyn Writer>>;
@@ -585,7 +565,8 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allele::{identify, NormalizedAllele};
+    use crate::vrs::identify::identify;
+    use crate::vrs::model::NormalizedAllele;
     use std::sync::Arc;
 
     pub(crate) fn sample_alleles() -> Vec<Allele> {

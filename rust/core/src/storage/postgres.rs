@@ -12,11 +12,12 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Transaction};
 
 use super::{
-    bin_rows, bins, check_columns, schema, sequence_reference_json, stored_allele_json,
-    stored_location_json, AlleleRow, BinEntry, BinRow, Dialect, Kind, LocationRow, Store, Writer,
+    bin_rows, bins, check_columns, schema, AlleleRow, BinEntry, BinRow, Dialect, Kind, LocationRow,
+    Store, Writer,
 };
-use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::vrs::digest::Digest;
+use crate::vrs::serialize::{sequence_reference_json, stored_allele_json, stored_location_json};
 
 const DIALECT: Dialect = Dialect {
     // Byte order, the order the loader sorts in (a database's default collation may differ).

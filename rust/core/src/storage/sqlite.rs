@@ -16,11 +16,11 @@ use crossbeam_channel::{bounded, Sender};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Statement, TransactionBehavior};
 
 use super::{
-    bins, check_columns, schema, sequence_reference_json, stored_allele_json, stored_location_json,
-    AlleleRow, BinRow, Dialect, Kind, LocationRow, Store, Writer,
+    bins, check_columns, schema, AlleleRow, BinRow, Dialect, Kind, LocationRow, Store, Writer,
 };
-use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::vrs::digest::Digest;
+use crate::vrs::serialize::{sequence_reference_json, stored_allele_json, stored_location_json};
 
 const DIALECT: Dialect = Dialect {
     id: "TEXT",

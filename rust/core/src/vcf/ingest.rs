@@ -6,10 +6,12 @@ use std::io::Write;
 
 use super::io::{open_input, Input};
 use super::record::{invalid, Columns};
-use super::{read_header_lines, read_line, AlleleSink, Annotator, Outcome, RecordOptions};
-use crate::allele::{identify, Allele, NormalizedAllele, State, RLE_SEQUENCE_LIMIT};
+use super::{read_header_lines, read_line};
+use crate::alleles::{AlleleSink, Annotator, Outcome, RecordOptions};
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
+use crate::vrs::identify::identify;
+use crate::vrs::model::{Allele, NormalizedAllele, State, RLE_SEQUENCE_LIMIT};
 
 /// The INFO fields an annotated VCF must declare.
 pub const REQUIRED: [&str; 6] = [

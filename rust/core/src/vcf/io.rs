@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use noodles_bgzf as bgzf;
 
+use crate::compression::{self, Format};
 use crate::error::{Error, Result};
 
 /// Where the VCF comes from.
@@ -72,7 +73,6 @@ pub(crate) struct OpenedInput {
     pub total_bytes: Option<u64>,
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// The empty block every BGZF file ends with (SAM/BAM specification, 4.1.2).
 const BGZF_EOF: [u8; 28] = [
     0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 0x06, 0, 0x42, 0x43, 0x02, 0, 0x1b, 0, 0x03, 0, 0,
@@ -112,29 +112,24 @@ pub(crate) fn open_input(input: &Input, threads: usize) -> Result<OpenedInput> {
     let head = raw
         .fill_buf()
         .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
-    // BGZF is gzip with a `BC` extra subfield; it gets the multithreaded block decoder.
-    let is_bgzf = head.starts_with(&GZIP_MAGIC)
-        && head.len() >= 14
-        && head[3] & 0x04 != 0
-        && head[12] == b'B'
-        && head[13] == b'C';
+    let format = compression::detect(head);
+    let is_bgzf = format == Format::Bgzf;
     let truncated_bgzf =
         is_bgzf && total_bytes.is_some() && matches!(input, Input::Path(p) if lacks_bgzf_eof(p));
-    let reader: Box<dyn BufRead + Send> = if head.starts_with(&GZIP_MAGIC) {
-        if is_bgzf {
+    let reader: Box<dyn BufRead + Send> = match format {
+        // BGZF gets the multithreaded block decoder.
+        Format::Bgzf => {
             let workers = NonZero::new(threads.max(1)).expect("max(1)");
             Box::new(BufReader::with_capacity(
                 1 << 20,
                 bgzf::io::MultithreadedReader::with_worker_count(workers, raw),
             ))
-        } else {
-            Box::new(BufReader::with_capacity(
-                1 << 20,
-                flate2::bufread::MultiGzDecoder::new(raw),
-            ))
         }
-    } else {
-        Box::new(raw)
+        Format::Gzip { .. } => Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        )),
+        Format::Plain => Box::new(raw),
     };
     Ok(OpenedInput {
         reader,

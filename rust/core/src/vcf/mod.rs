@@ -10,7 +10,7 @@ mod ingest;
 mod io;
 mod limits;
 mod range;
-pub(crate) mod record;
+mod record;
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -26,11 +26,12 @@ use self::io::{open_input, OutputFile};
 pub use self::io::{Compression, Input, Output};
 pub use self::limits::{set_limits, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_LINE_BYTES};
 pub use self::range::{join_parts, Range};
+pub use self::record::VRS_KEYS;
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
-pub use self::record::{Annotator, Outcome, RecordOptions, VRS_KEYS};
-use crate::allele::Allele;
+use crate::alleles::{AlleleSink, Annotator, Outcome, RecordOptions};
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
+use crate::vrs::model::Allele;
 
 /// The VRS model version written into the header.
 pub const VRS_VERSION: &str = "2.0.1";
@@ -81,12 +82,6 @@ pub struct Summary {
     /// Records that got a `VRS_Error`.
     pub errors: u64,
     pub seconds: f64,
-}
-
-/// Receives every computed allele, in input order, in batches (the registry's bulk loader).
-/// A batch is handed over, not lent: the loader keeps its alleles without copying them.
-pub trait AlleleSink {
-    fn put(&mut self, alleles: Vec<Allele>) -> std::result::Result<(), String>;
 }
 
 /// The header lines the annotator adds (spec 3.6), with `N`/`D` chosen by `for_ref`.

@@ -16,6 +16,7 @@ use noodles_bgzf as bgzf;
 use noodles_bgzf::io::Seek as _;
 
 use super::io::{Compression, Output, OutputFile};
+use crate::compression::{self, Format};
 use crate::error::{Error, Result};
 
 /// Lines `first_line..first_line + lines` of a file (`lines: None`: to its end), starting at
@@ -37,31 +38,27 @@ pub(crate) enum Seekable {
     Bgzf(bgzf::io::MultithreadedReader<File>),
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
 impl Seekable {
     /// Opens `path` for ranges; None when it is gzip but not BGZF (it cannot be sought in).
     pub fn open(path: &Path, threads: usize) -> Result<Option<Seekable>> {
         let open_err = |e| Error::io(format!("cannot open {}", path.display()), e);
         let mut file = File::open(path).map_err(open_err)?;
-        let mut head = [0u8; 14];
-        let n = read_up_to(&mut file, &mut head).map_err(open_err)?;
+        let mut head = [0u8; compression::HEAD_BYTES];
+        let n = compression::read_up_to(&mut file, &mut head).map_err(open_err)?;
         file.seek(SeekFrom::Start(0)).map_err(open_err)?;
-        let head = &head[..n];
-        if !head.starts_with(&GZIP_MAGIC) {
-            return Ok(Some(Seekable::Plain {
+        match compression::detect(&head[..n]) {
+            Format::Plain => Ok(Some(Seekable::Plain {
                 reader: BufReader::with_capacity(1 << 20, file),
                 position: 0,
-            }));
+            })),
+            Format::Gzip { .. } => Ok(None),
+            Format::Bgzf => {
+                let workers = NonZero::new(threads.max(1)).expect("max(1)");
+                Ok(Some(Seekable::Bgzf(
+                    bgzf::io::MultithreadedReader::with_worker_count(workers, file),
+                )))
+            }
         }
-        let is_bgzf = head.len() >= 14 && head[3] & 0x04 != 0 && head[12..14] == *b"BC";
-        if !is_bgzf {
-            return Ok(None);
-        }
-        let workers = NonZero::new(threads.max(1)).expect("max(1)");
-        Ok(Some(Seekable::Bgzf(
-            bgzf::io::MultithreadedReader::with_worker_count(workers, file),
-        )))
     }
 
     /// Where the next byte comes from: a byte offset, or a BGZF virtual position.
@@ -84,17 +81,6 @@ impl Seekable {
         }
         Ok(())
     }
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 impl Read for Seekable {
@@ -171,10 +157,9 @@ pub fn join_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alleles::RecordOptions;
     use crate::sequence::SequenceSource;
-    use crate::vcf::{
-        annotate_vcf, check_vcf, AnnotateOptions, Input, MissingString, RecordOptions,
-    };
+    use crate::vcf::{annotate_vcf, check_vcf, AnnotateOptions, Input, MissingString};
     use std::io::Write;
 
     fn vectors() -> PathBuf {

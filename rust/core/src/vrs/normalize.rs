@@ -2,7 +2,7 @@
 //! (spec section 2). The reference is reached through [`Reference`], so the same code serves the
 //! VCF annotator, the vectorised lookups and unit tests over in-memory sequences.
 
-use crate::allele::{NormalizedAllele, State};
+use super::model::{NormalizedAllele, State};
 use crate::error::Result;
 
 /// Upper-cased residues of one sequence, read by window.
@@ -251,8 +251,8 @@ mod tests {
     /// state, both serializations and both identifiers.
     #[test]
     fn every_vector_allele() {
-        use crate::allele::identify;
-        use crate::digest::{serialize_allele, serialize_location};
+        use crate::vrs::identify::identify;
+        use crate::vrs::serialize::{serialize_allele, serialize_location};
         use std::collections::HashMap;
         use std::sync::Arc;
 
