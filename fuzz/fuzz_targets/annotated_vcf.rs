@@ -6,7 +6,7 @@
 
 use anyvar_core::vrs::model::Allele;
 use anyvar_core::alleles::AlleleSink;
-use anyvar_core::vcf::{ingest_annotated_vcf, Input};
+use anyvar_core::vcf::{ingest_annotated_vcf, Input, Limits};
 use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 
@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
         source(),
         &Input::Path(scratch_file().clone()),
         &options,
+        &Limits::default(),
         &mut sink,
         with_conflicts.then_some(&mut csv as &mut dyn std::io::Write),
     ) else {

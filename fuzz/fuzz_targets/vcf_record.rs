@@ -9,7 +9,7 @@ use anyvar_core::vrs::model::Allele;
 use anyvar_core::alleles::{AlleleSink, Annotator};
 use anyvar_core::vcf::{
     annotate_in_memory, ingest_annotated_vcf, AnnotateOptions, Compression,
-    Input, MissingString,
+    Input, Limits, MissingString,
 };
 use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             MissingString::Dot
         },
+        limits: Limits::default(),
     };
     let source = source();
     let mut annotator = Annotator::new(source, &options.record);
@@ -100,6 +101,7 @@ fuzz_target!(|data: &[u8]| {
             source,
             &Input::Path(scratch_file().clone()),
             &options.record,
+            &options.limits,
             &mut sink,
             Some(&mut conflicts),
         )

@@ -1,12 +1,13 @@
 """AnyVar with a Rust core: GA4GH VRS identifiers for VCFs, a registry and a REST service."""
 
 from anyvar._core import VRS_VERSION, SequenceSource, __version__
-from anyvar.annotation import AnnotationSummary, allele_ids, annotate_vcf
+from anyvar.annotation import AnnotateOptions, AnnotationSummary, allele_ids, annotate_vcf
 from anyvar.exceptions import AnyVarError, SequenceSourceError, VcfFormatError
 from anyvar.sequence import open_sequence_source
 
 __all__ = [
     "VRS_VERSION",
+    "AnnotateOptions",
     "AnyVar",
     "AnnotationSummary",
     "AnyVarError",

@@ -12,8 +12,8 @@ from typing_extensions import Self
 __all__ = [
     "__version__", "VRS_VERSION", "SequenceSource", "Allele", "CopyNumber",
     "translate_copy_number", "COPY_CHANGES", "Storage", "PendingRegistration", "ChainFile",
-    "Liftover", "annotate_vcf", "allele_ids", "ingest_annotated_vcf", "set_limits",
-    "check_vcf", "join_parts",
+    "Liftover", "annotate_vcf", "allele_ids", "ingest_annotated_vcf", "check_vcf",
+    "join_parts",
 ]  # fmt: skip
 
 __version__: str
@@ -157,6 +157,8 @@ class _AnnotateOptions(Protocol):
     threads: int | None
     range: _Range | None
     vrs_python_output: str | None
+    max_line_bytes: int | None
+    max_header_bytes: int | None
 
 def annotate_vcf(
     source: SequenceSource,
@@ -183,16 +185,20 @@ def ingest_annotated_vcf(
     input: str,
     *,
     assembly: str,
+    limits: tuple[int, int],
     storage: Storage | None = None,
     conflicts: str | None = None,
 ) -> dict[str, int]: ...
-def set_limits(max_line_bytes: int, max_header_bytes: int) -> None: ...
 
 _Range = tuple[int, int, int | None, bool]
 """Lines of a VCF: (offset or BGZF virtual position, first line, lines or None, header)."""
 
 def check_vcf(
-    input: str, threads: int = 1, annotated: bool = False, chunk_records: int = 0
+    input: str,
+    limits: tuple[int, int],
+    threads: int = 1,
+    annotated: bool = False,
+    chunk_records: int = 0,
 ) -> tuple[int, list[_Range]]: ...
 def join_parts(
     parts: list[str], output: str, *, compression: str, tabix: bool = False, threads: int = 1

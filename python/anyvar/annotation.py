@@ -67,6 +67,10 @@ class AnnotateOptions:
     """The vrs-python release whose output to match where they differ (default
     ``ANYVAR_VRS_PYTHON_OUTPUT``, 2.3): 2.2 writes missing String entries as empty strings
     instead of ``.``."""
+    max_line_bytes: int | None = None
+    """The longest line read (default ``ANYVAR_MAX_LINE_BYTES``): a longer one is bad input."""
+    max_header_bytes: int | None = None
+    """The longest header read (default ``ANYVAR_MAX_HEADER_BYTES``)."""
 
     def __post_init__(self) -> None:
         if self.compression not in ("auto", "none", "bgzip"):
@@ -80,10 +84,13 @@ class AnnotateOptions:
 
     def resolved(self, settings: Settings) -> AnnotateOptions:
         """With the settings' defaults in place of what was left unset."""
+        max_line_bytes, max_header_bytes = settings.limits()
         return replace(
             self,
             threads=self.threads or settings.annotation_threads(),
             vrs_python_output=self.vrs_python_output or settings.vrs_python_output,
+            max_line_bytes=self.max_line_bytes or max_line_bytes,
+            max_header_bytes=self.max_header_bytes or max_header_bytes,
         )
 
 
@@ -141,9 +148,7 @@ def annotate_vcf(
     """
     if sink is not None and storage is not None:
         raise ValueError("pass either sink or storage, not both")
-    settings = get_settings()
-    settings.apply_limits()
-    options = replace(options or AnnotateOptions(), **fields).resolved(settings)
+    options = replace(options or AnnotateOptions(), **fields).resolved(get_settings())
     summary = _core.annotate_vcf(
         open_sequence_source(dataproxy_uri),
         _path(input),

@@ -51,7 +51,8 @@ def _count_for_progress(path: str) -> int | None:
     if path == "-":
         return None
     try:
-        return _core.check_vcf(path, get_settings().annotation_threads())[0]
+        settings = get_settings()
+        return _core.check_vcf(path, settings.limits(), settings.annotation_threads())[0]
     except (AnyVarError, OSError, ValueError):
         return None
 

@@ -178,11 +178,10 @@ class Settings(BaseSettings):
     def async_enabled(self) -> bool:
         return self.async_missing() is None
 
-    def apply_limits(self) -> None:
-        """Hands the input bounds to the Rust core (they hold for every read in the process)."""
-        from anyvar import _core
-
-        _core.set_limits(self.max_line_bytes, self.max_header_bytes)
+    def limits(self) -> tuple[int, int]:
+        """The input bounds as the core takes them with each call: (longest line, longest
+        header), in bytes."""
+        return self.max_line_bytes, self.max_header_bytes
 
     def auth_tokens(self) -> set[str]:
         return {t.strip() for t in self.auth_token_list.split(",") if t.strip()}

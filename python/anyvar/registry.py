@@ -36,25 +36,24 @@ LIFTOVER = VariationMappingType.LIFTOVER.value
 class Registry:
     source: _core.SequenceSource
     storage: _core.Storage | None
-    chain_dir: Path | None = None
-    """Liftover chain files (``ANYVAR_LIFTOVER_CHAIN_DIR``); None: no liftover."""
+    settings: Settings
+    """The service's settings: what a call leaves unset comes from here, never from the
+    environment read again (``create_app(Settings(...))`` holds everywhere)."""
     finishing: set[threading.Thread] = field(default_factory=set, repr=False)
     """Registrations still being stored after their response was sent (``allow_async_write``)."""
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
         """Opens the configured sequence source and storage; raises with a clear message."""
-        settings.apply_limits()
         source = open_sequence_source(settings.seqrepo_dataproxy_uri)
         storage = _core.Storage(settings.storage_uri) if settings.storage_uri else None
-        return cls(source, storage, settings.liftover_chain_dir)
+        return cls(source, storage, settings)
 
     @classmethod
     def of(cls, av: AnyVar, settings: Settings) -> Registry:
         """The registry over an ``AnyVar``'s storage and sequence source (the REST app's)."""
-        settings.apply_limits()
         storage = getattr(av.object_store, "core", None)
-        return cls(av.translator.source, storage, settings.liftover_chain_dir)
+        return cls(av.translator.source, storage, settings)
 
     def annotate(
         self,
@@ -74,7 +73,7 @@ class Registry:
         summary = annotate_vcf(
             input_path,
             output_path,
-            options,
+            options.resolved(self.settings),
             dataproxy_uri=self.source.uri,
             progress=progress,
             storage=self.storage,
@@ -121,6 +120,7 @@ class Registry:
             self.source,
             str(input_path),
             assembly=assembly,
+            limits=self.settings.limits(),
             storage=self.storage,
             conflicts=str(conflicts) if conflicts else None,
         )
@@ -152,10 +152,10 @@ class Registry:
     ) -> tuple[list[tuple[Any, Any]], dict[str, str]]:
         """AnyVar's liftover on registration: (variation, lifted) pairs, and by variation id
         AnyVar's text for each that could not be lifted."""
-        if self.chain_dir is None:
+        if self.settings.liftover_chain_dir is None:
             return [], {}
         try:
-            liftover = get_liftover(self.chain_dir)
+            liftover = get_liftover(self.settings.liftover_chain_dir)
         except ChainFileError as e:
             log.error("no liftover: %s", e)
             return [], {v.id: f"{LiftoverError.base_error_message}: {e}" for v in variations}

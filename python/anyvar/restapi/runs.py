@@ -152,6 +152,7 @@ async def submit(
             total, ranges = await run_in_threadpool(
                 _core.check_vcf,
                 str(input_path),
+                settings.limits(),
                 settings.annotation_threads(),
                 kind == "annotated_vcf",
                 settings.vcf_chunk_records if kind == "vcf" else 0,

@@ -422,7 +422,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vcf::annotate_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(vcf::allele_ids, m)?)?;
     m.add_function(wrap_pyfunction!(vcf::ingest_annotated_vcf, m)?)?;
-    m.add_function(wrap_pyfunction!(vcf::set_limits, m)?)?;
     m.add_function(wrap_pyfunction!(vcf::check_vcf, m)?)?;
     m.add_function(wrap_pyfunction!(vcf::join_parts, m)?)?;
     Ok(())

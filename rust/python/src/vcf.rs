@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use anyvar_core::alleles::{AlleleSink, Annotator, RecordOptions};
 use anyvar_core::storage::{LoadProgress, Pending};
-use anyvar_core::vcf::{self, AnnotateOptions, Compression, Input, MissingString, Output, Range};
+use anyvar_core::vcf::{
+    self, AnnotateOptions, Compression, Input, Limits, MissingString, Output, Range,
+};
 use anyvar_core::vrs::model::{Allele, State};
 use anyvar_core::Error;
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -31,6 +33,8 @@ pub(crate) struct Options {
     threads: usize,
     range: Option<RangeTuple>,
     vrs_python_output: String,
+    max_line_bytes: u64,
+    max_header_bytes: u64,
 }
 
 impl Options {
@@ -56,6 +60,10 @@ impl Options {
             missing_string: match self.vrs_python_output.as_str() {
                 "2.2" => MissingString::Empty,
                 _ => MissingString::Dot,
+            },
+            limits: Limits {
+                max_line_bytes: self.max_line_bytes,
+                max_header_bytes: self.max_header_bytes,
             },
         })
     }
@@ -327,15 +335,17 @@ pub(crate) fn allele_ids<'py>(
     Ok(PyArray1::from_vec(py, objects))
 }
 
-/// Registers the alleles of an already annotated VCF; with `conflicts`, writes the CSV of ids
-/// that differ from a fresh annotation there.
+/// Registers the alleles of an already annotated VCF, reading within `limits` (longest line,
+/// longest header); with `conflicts`, writes the CSV of ids that differ from a fresh
+/// annotation there.
 #[pyfunction]
-#[pyo3(signature = (source, input, *, assembly, storage=None, conflicts=None))]
+#[pyo3(signature = (source, input, *, assembly, limits, storage=None, conflicts=None))]
 pub(crate) fn ingest_annotated_vcf(
     py: Python<'_>,
     source: &SequenceSource,
     input: PathBuf,
     assembly: String,
+    limits: (u64, u64),
     storage: Option<&Storage>,
     conflicts: Option<PathBuf>,
 ) -> PyResult<Py<PyDict>> {
@@ -351,6 +361,10 @@ pub(crate) fn ingest_annotated_vcf(
         vrs_attributes: false,
         require_validation: true,
     };
+    let limits = Limits {
+        max_line_bytes: limits.0,
+        max_header_bytes: limits.1,
+    };
     let source = source.inner.clone();
     let storage = storage.map(|s| s.inner.clone());
     let ingest = |sink: &mut dyn AlleleSink| -> anyvar_core::Result<_> {
@@ -364,8 +378,8 @@ pub(crate) fn ingest_annotated_vcf(
             None => None,
         };
         let csv_ref = csv.as_mut().map(|w| w as &mut dyn std::io::Write);
-        let summary =
-            vcf::ingest_annotated_vcf(&source, &Input::Path(input), &options, sink, csv_ref)?;
+        let input = Input::Path(input);
+        let summary = vcf::ingest_annotated_vcf(&source, &input, &options, &limits, sink, csv_ref)?;
         if let Some(mut w) = csv {
             std::io::Write::flush(&mut w).map_err(|e| Error::Io {
                 context: "writing the conflicts".into(),
@@ -392,12 +406,6 @@ pub(crate) fn ingest_annotated_vcf(
     Ok(d.unbind())
 }
 
-/// Sets the bounds on one line and on a header for every read in this process.
-#[pyfunction]
-pub(crate) fn set_limits(max_line_bytes: u64, max_header_bytes: u64) {
-    vcf::set_limits(max_line_bytes, max_header_bytes);
-}
-
 /// A range of a VCF's lines as Python sees it: (offset, first line, lines or None, header).
 type RangeTuple = (u64, u64, Option<u64>, bool);
 
@@ -406,16 +414,22 @@ type RangeTuple = (u64, u64, Option<u64>, bool);
 /// ingestion needs. Returns the number of records and, with `chunk_records`, the ranges to
 /// cut it into (empty when it is one chunk or cannot be cut).
 #[pyfunction]
-#[pyo3(signature = (input, threads=1, annotated=false, chunk_records=0))]
+#[pyo3(signature = (input, limits, threads=1, annotated=false, chunk_records=0))]
 pub(crate) fn check_vcf(
     py: Python<'_>,
     input: PathBuf,
+    limits: (u64, u64),
     threads: usize,
     annotated: bool,
     chunk_records: u64,
 ) -> PyResult<(u64, Vec<RangeTuple>)> {
+    let limits = Limits {
+        max_line_bytes: limits.0,
+        max_header_bytes: limits.1,
+    };
+    let input = Input::Path(input);
     let checked = py
-        .detach(|| vcf::check_vcf(&Input::Path(input), threads, annotated, chunk_records))
+        .detach(|| vcf::check_vcf(&input, threads, annotated, chunk_records, &limits))
         .map_err(to_py)?;
     let ranges = checked
         .ranges

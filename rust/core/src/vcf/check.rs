@@ -6,7 +6,7 @@ use std::io::BufRead;
 use super::ingest::DeclaredInfo;
 use super::io::{lacks_bgzf_eof, open_input, Input};
 use super::range::{Range, Seekable};
-use super::{read_header_lines, read_line, record_columns, truncated_bgzf};
+use super::{read_header_lines, read_line, record_columns, truncated_bgzf, Limits};
 use crate::error::Result;
 
 /// The input's lines, with their positions when it can be sought in.
@@ -49,6 +49,7 @@ pub fn check_vcf(
     threads: usize,
     annotated: bool,
     chunk_records: u64,
+    limits: &Limits,
 ) -> Result<Checked> {
     let seekable = match input {
         Input::Path(path) if chunk_records > 0 => Seekable::open(path, threads)?,
@@ -65,7 +66,7 @@ pub fn check_vcf(
         }
     };
     let mut declared = DeclaredInfo::default();
-    let (_, mut line_no) = read_header_lines(lines.reader(), |line| declared.see(line))?;
+    let (_, mut line_no) = read_header_lines(lines.reader(), limits, |line| declared.see(line))?;
     if annotated {
         declared.require_vrs_annotations()?;
     }
@@ -75,7 +76,7 @@ pub fn check_vcf(
     loop {
         let at = lines.position();
         line.clear();
-        if read_line(lines.reader(), &mut line, line_no + 1)? == 0 {
+        if read_line(lines.reader(), &mut line, line_no + 1, limits)? == 0 {
             break;
         }
         line_no += 1;
@@ -121,7 +122,14 @@ mod tests {
     fn check(text: &str) -> Result<u64> {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
-        check_vcf(&Input::Path(file.path().to_path_buf()), 1, false, 0).map(|c| c.records)
+        check_vcf(
+            &Input::Path(file.path().to_path_buf()),
+            1,
+            false,
+            0,
+            &Limits::default(),
+        )
+        .map(|c| c.records)
     }
 
     const HEADER: &str = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
@@ -172,9 +180,14 @@ mod tests {
         std::io::Write::write_all(&mut file, format!("{HEADER}{RECORD}").as_bytes()).unwrap();
         let input = Input::Path(file.path().to_path_buf());
         assert!(matches!(
-            check_vcf(&input, 1, true, 0),
+            check_vcf(&input, 1, true, 0, &Limits::default()),
             Err(Error::MissingVrsAnnotations)
         ));
-        assert_eq!(check_vcf(&input, 1, false, 0).unwrap().records, 1);
+        assert_eq!(
+            check_vcf(&input, 1, false, 0, &Limits::default())
+                .unwrap()
+                .records,
+            1
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use super::io::{open_input, Input};
 use super::record::{invalid, Columns};
-use super::{read_header_lines, read_line};
+use super::{read_header_lines, read_line, Limits};
 use crate::alleles::{AlleleSink, Annotator, Outcome, RecordOptions};
 use crate::error::{Error, Result};
 use crate::sequence::SequenceSource;
@@ -156,18 +156,20 @@ impl DeclaredInfo {
     }
 }
 
-/// Registers the alleles of an annotated VCF through `sink`; with `conflicts`, re-annotates each
-/// record and writes a CSV row for every id that differs from the file's.
+/// Registers the alleles of an annotated VCF through `sink`, reading within `limits`; with
+/// `conflicts`, re-annotates each record and writes a CSV row for every id that differs from
+/// the file's.
 pub fn ingest_annotated_vcf(
     source: &SequenceSource,
     input: &Input,
     options: &RecordOptions,
+    limits: &Limits,
     sink: &mut dyn AlleleSink,
     mut conflicts: Option<&mut dyn Write>,
 ) -> Result<IngestSummary> {
     let mut reader = open_input(input, 1)?.reader;
     let mut declared = DeclaredInfo::default();
-    let (_, mut line_no) = read_header_lines(&mut *reader, |line| declared.see(line))?;
+    let (_, mut line_no) = read_header_lines(&mut *reader, limits, |line| declared.see(line))?;
     declared.require_vrs_annotations()?;
     let write_err = |e| Error::io("writing the conflicts", e);
     if let Some(w) = conflicts.as_mut() {
@@ -186,7 +188,7 @@ pub fn ingest_annotated_vcf(
     loop {
         line.clear();
         line_no += 1;
-        let n = read_line(&mut *reader, &mut line, line_no)?;
+        let n = read_line(&mut *reader, &mut line, line_no, limits)?;
         if n == 0 {
             break;
         }

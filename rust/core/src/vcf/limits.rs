@@ -3,42 +3,41 @@
 //! line decompresses to gigabytes) costs at most that much memory and ends as bad input.
 
 use std::io::{self, BufRead};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Default bound on one line (a VCF line of 64 MiB is already extraordinary).
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 << 20;
 /// Default bound on the header, all its lines together.
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 64 << 20;
 
-static MAX_LINE_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_LINE_BYTES);
-static MAX_HEADER_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_HEADER_BYTES);
-
-/// Sets the bounds for every read in this process (the settings `ANYVAR_MAX_LINE_BYTES` and
-/// `ANYVAR_MAX_HEADER_BYTES`).
-pub fn set_limits(max_line_bytes: u64, max_header_bytes: u64) {
-    MAX_LINE_BYTES.store(max_line_bytes.max(1), Ordering::Relaxed);
-    MAX_HEADER_BYTES.store(max_header_bytes.max(1), Ordering::Relaxed);
+/// The bounds of one run's reads (the settings `ANYVAR_MAX_LINE_BYTES` and
+/// `ANYVAR_MAX_HEADER_BYTES`): values in its options, so runs in one process may differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_line_bytes: u64,
+    pub max_header_bytes: u64,
 }
 
-pub fn max_line_bytes() -> u64 {
-    MAX_LINE_BYTES.load(Ordering::Relaxed)
-}
-
-pub fn max_header_bytes() -> u64 {
-    MAX_HEADER_BYTES.load(Ordering::Relaxed)
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
 }
 
 /// Appends one line (with its `\n`, if any) to `buf`, like `read_until`, but stops as soon as
-/// the line passes `max_line_bytes()`: then `Ok(None)`, with what was read of it left in
-/// `buf`. `Ok(Some(0))` at the end of the input.
+/// the line passes `max_line_bytes`: then `Ok(None)`, with what was read of it left in `buf`.
+/// `Ok(Some(0))` at the end of the input.
 pub(crate) fn read_line_bounded(
     reader: &mut dyn BufRead,
     buf: &mut Vec<u8>,
+    max_line_bytes: u64,
 ) -> io::Result<Option<usize>> {
     read_line_capped(
         reader,
         buf,
-        usize::try_from(max_line_bytes()).unwrap_or(usize::MAX),
+        usize::try_from(max_line_bytes.max(1)).unwrap_or(usize::MAX),
     )
 }
 
@@ -91,7 +90,7 @@ mod tests {
         let mut lines = Vec::new();
         loop {
             let mut buf = Vec::new();
-            match read_line_bounded(&mut reader, &mut buf).unwrap() {
+            match read_line_bounded(&mut reader, &mut buf, 1 << 20).unwrap() {
                 Some(0) => break,
                 Some(n) => {
                     assert_eq!(n, buf.len());
@@ -102,7 +101,6 @@ mod tests {
         }
         assert_eq!(lines, ["ab\n", "cdef\n", "\n", "xyz"]);
 
-        // Checked without the process-wide bound (other tests read meanwhile).
         let mut reader: &[u8] = b"ab\ncdef\n";
         let mut buf = Vec::new();
         assert_eq!(read_line_capped(&mut reader, &mut buf, 4).unwrap(), Some(3));

@@ -24,7 +24,7 @@ pub use self::check::{check_vcf, Checked};
 pub use self::ingest::{ingest_annotated_vcf, IngestSummary, CONFLICTS_HEADER};
 use self::io::{open_input, OutputFile};
 pub use self::io::{Compression, Input, Output};
-pub use self::limits::{set_limits, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_LINE_BYTES};
+pub use self::limits::{Limits, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_LINE_BYTES};
 pub use self::range::{join_parts, Range};
 pub use self::record::VRS_KEYS;
 use self::record::{escape_error, invalid, write_info_without_vrs, write_vrs_info, Columns};
@@ -54,6 +54,8 @@ pub struct AnnotateOptions {
     pub range: Option<Range>,
     /// How a missing String entry (`VRS_Allele_IDs`, `VRS_States`) is written.
     pub missing_string: MissingString,
+    /// Bounds on a line and on the header.
+    pub limits: Limits,
 }
 
 /// vrs-python 2.3 writes a missing String INFO entry as `.` (as the VCF specification says);
@@ -138,18 +140,23 @@ fn is_old_vrs_header(line: &[u8]) -> bool {
 
 /// Reads one line into `buf`; a line longer than `ANYVAR_MAX_LINE_BYTES` is bad input, found
 /// before more of it than that is held.
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, line_no: u64) -> Result<usize> {
-    limits::read_line_bounded(reader, buf)
+fn read_line(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    line_no: u64,
+    limits: &Limits,
+) -> Result<usize> {
+    limits::read_line_bounded(reader, buf, limits.max_line_bytes)
         .map_err(|e| read_error(line_no, e))?
-        .ok_or_else(|| line_too_long(line_no))
+        .ok_or_else(|| line_too_long(line_no, limits))
 }
 
-fn line_too_long(line_no: u64) -> Error {
+fn line_too_long(line_no: u64, limits: &Limits) -> Error {
     invalid(
         line_no,
         format!(
             "the line is longer than {} bytes (ANYVAR_MAX_LINE_BYTES)",
-            limits::max_line_bytes()
+            limits.max_line_bytes
         ),
     )
 }
@@ -169,6 +176,7 @@ fn read_error(line: u64, e: std::io::Error) -> Error {
 /// number of lines read.
 pub(crate) fn read_header_lines(
     reader: &mut dyn BufRead,
+    limits: &Limits,
     mut meta: impl FnMut(&[u8]),
 ) -> Result<(Vec<u8>, u64)> {
     let not_vcf = || invalid(1, "not a VCF: the first line must be ##fileformat=VCFv4.x");
@@ -199,16 +207,16 @@ pub(crate) fn read_header_lines(
     loop {
         line.clear();
         line_no += 1;
-        if read_line(reader, &mut line, line_no)? == 0 {
+        if read_line(reader, &mut line, line_no, limits)? == 0 {
             return Err(invalid(line_no, "the header has no #CHROM line"));
         }
         header_bytes += line.len() as u64;
-        if header_bytes > limits::max_header_bytes() {
+        if header_bytes > limits.max_header_bytes {
             return Err(invalid(
                 line_no,
                 format!(
                     "the header is longer than {} bytes (ANYVAR_MAX_HEADER_BYTES)",
-                    limits::max_header_bytes()
+                    limits.max_header_bytes
                 ),
             ));
         }
@@ -234,7 +242,7 @@ pub(crate) fn read_header_lines(
 /// The header rewritten: old VRS INFO lines dropped, ours added before `#CHROM`.
 fn read_header(reader: &mut dyn BufRead, options: &AnnotateOptions) -> Result<(Vec<u8>, u64)> {
     let mut out = Vec::new();
-    let (chrom_line, lines) = read_header_lines(reader, |line| {
+    let (chrom_line, lines) = read_header_lines(reader, &options.limits, |line| {
         if !is_old_vrs_header(line) {
             out.extend_from_slice(line);
         }
@@ -279,6 +287,7 @@ fn read_chunks(
     truncated_bgzf: bool,
     mut line_no: u64,
     last_line: Option<u64>,
+    limits: Limits,
     tx: crossbeam_channel::Sender<Result<Chunk>>,
 ) {
     let mut seq = 0;
@@ -289,7 +298,7 @@ fn read_chunks(
             if last_line.is_some_and(|last| line_no >= last) {
                 break;
             }
-            match read_line(&mut *reader, &mut data, line_no + 1) {
+            match read_line(&mut *reader, &mut data, line_no + 1, &limits) {
                 Ok(0) => break,
                 Ok(_) => line_no += 1,
                 Err(e) => {
@@ -499,11 +508,21 @@ pub fn annotate_vcf(
     };
 
     let (chunk_tx, chunk_rx) = bounded::<Result<Chunk>>(max_in_flight);
+    let limits = options.limits;
     // Not a scoped thread: if the run stops early, a reader blocked on a slow input (a pipe) must
     // not hold the caller; it ends by itself at its next send.
     let reader_thread = std::thread::Builder::new()
         .name("anyvar-read".into())
-        .spawn(move || read_chunks(reader, truncated_bgzf, first_line, last_line, chunk_tx))
+        .spawn(move || {
+            read_chunks(
+                reader,
+                truncated_bgzf,
+                first_line,
+                last_line,
+                limits,
+                chunk_tx,
+            )
+        })
         .map_err(|e| Error::io("cannot start the reader thread", e))?;
 
     // Set when the run stops early, so chunks already on the pool stop too.

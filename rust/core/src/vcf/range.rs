@@ -159,7 +159,7 @@ mod tests {
     use super::*;
     use crate::alleles::RecordOptions;
     use crate::sequence::SequenceSource;
-    use crate::vcf::{annotate_vcf, check_vcf, AnnotateOptions, Input, MissingString};
+    use crate::vcf::{annotate_vcf, check_vcf, AnnotateOptions, Input, Limits, MissingString};
     use std::io::Write;
 
     fn vectors() -> PathBuf {
@@ -209,7 +209,14 @@ mod tests {
         let source = SequenceSource::open(&uri, None).unwrap();
         for bgzf_in in [false, true] {
             let input = long_input(dir.path(), bgzf_in);
-            let checked = check_vcf(&Input::Path(input.clone()), 2, false, 997).unwrap();
+            let checked = check_vcf(
+                &Input::Path(input.clone()),
+                2,
+                false,
+                997,
+                &Limits::default(),
+            )
+            .unwrap();
             assert_eq!(checked.ranges.len() as u64, checked.records.div_ceil(997));
             assert!(checked.ranges[0].header && !checked.ranges[1].header);
             for (compression, attrs) in [
@@ -230,6 +237,7 @@ mod tests {
                     producer: "AnyVar version=test".into(),
                     range: None,
                     missing_string: MissingString::Dot,
+                    limits: Limits::default(),
                 };
                 let whole = dir.path().join("whole");
                 annotate(&source, &input, &whole, &options);
