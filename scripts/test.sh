@@ -10,7 +10,8 @@ bash scripts/services.sh
 
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+# --include-ignored: also the storage tests that need PostgreSQL (started above)
+cargo test --locked -- --include-ignored
 bash scripts/fuzz.sh
 .venv/bin/ruff check python tests benchmarks
 .venv/bin/ruff format --check python tests benchmarks

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from conftest import REPO
+from helpers import REPO
 
 from anyvar.synthetic import Reference, make_reference, write_fasta, write_vcf
 

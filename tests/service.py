@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, SEQREPO_CLI, build_seqrepo
+from helpers import REPO, SEQREPO_CLI, build_seqrepo
 
 PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORAGE_KINDS = ("sqlite", "postgresql")

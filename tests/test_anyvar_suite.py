@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 from anyvar_suite import seqrepo
-from conftest import CACHE, fetch_sdist
+from helpers import CACHE, fetch_sdist
 from service import postgres_database
 
 SUITE = Path(__file__).parent / "anyvar_suite"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import data_lines, info_of, vrs_ids
+from helpers import data_lines, info_of, vrs_ids
 
 import anyvar
 

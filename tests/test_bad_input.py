@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import data_lines, info_of, run_cli, vrs_ids
+from helpers import data_lines, info_of, run_cli, vrs_ids
 
 import anyvar
 from anyvar.cli import main as cli_main

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import data_lines, info_of, read_text, run_cli, vrs_ids
+from helpers import data_lines, info_of, read_text, run_cli, vrs_ids
 from service import free_port
 
 from anyvar.cli import main as cli_main
@@ -295,7 +295,7 @@ def progress_screen(args: list[str | Path], tmp_path: Path) -> str:
     import pty
     import subprocess
 
-    from conftest import ANYVAR_CLI
+    from helpers import ANYVAR_CLI
 
     controller, terminal = pty.openpty()
     with subprocess.Popen(

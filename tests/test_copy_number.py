@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import fetch_sdist
+from helpers import fetch_sdist
 from service import build_seqrepo_with_refseq, vrs_python_translator
 
 from anyvar import _core

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     ALLELE_KEYS,
     OLD_VRS_PYTHON,
     REPO,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import data_lines, info_of, read_text, run_cli, vrs_ids
+from helpers import data_lines, info_of, read_text, run_cli, vrs_ids
 
 import anyvar
 

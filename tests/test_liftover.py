@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SEQREPO_CLI
+from helpers import SEQREPO_CLI
 
 from anyvar import _core
 from anyvar.mapping import liftover as lo

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import OLD_VRS_PYTHON, REPO
+from helpers import OLD_VRS_PYTHON, REPO
 from service import (
     STORAGE_KINDS,
     Server,

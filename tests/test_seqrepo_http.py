@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import data_lines, run_cli, vrs_ids
+from helpers import data_lines, run_cli, vrs_ids
 from service import build_seqrepo_with_refseq, free_port
 
 import anyvar

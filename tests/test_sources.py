@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import build_seqrepo, data_lines, vrs_ids
+from helpers import build_seqrepo, data_lines, vrs_ids
 from service import free_port
 
 import anyvar

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ALLELE_KEYS, info_entries, vrs_info
+from helpers import ALLELE_KEYS, info_entries, vrs_info
 
 import anyvar
 

@@ -511,11 +511,13 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs PostgreSQL at 127.0.0.1:5432: cargo test -- --include-ignored"]
     fn postgres_round_trip() {
         with_database("anyvar_core_unit_test", exercise);
     }
 
     #[test]
+    #[ignore = "needs PostgreSQL at 127.0.0.1:5432: cargo test -- --include-ignored"]
     fn postgres_metadata() {
         with_database(
             "anyvar_core_unit_test_metadata",
@@ -524,6 +526,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs PostgreSQL at 127.0.0.1:5432: cargo test -- --include-ignored"]
     fn postgres_lost_race() {
         with_database("anyvar_core_unit_test_race", exercise_lost_race);
     }
