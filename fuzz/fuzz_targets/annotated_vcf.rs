@@ -4,9 +4,9 @@
 //! per conflict counted.
 #![no_main]
 
-use anyvar_core::vrs::model::Allele;
 use anyvar_core::alleles::AlleleSink;
 use anyvar_core::vcf::{ingest_annotated_vcf, Input, Limits};
+use anyvar_core::vrs::model::Allele;
 use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 

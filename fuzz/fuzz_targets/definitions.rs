@@ -7,9 +7,9 @@
 
 use std::sync::OnceLock;
 
-use anyvar_core::vrs::model::{Allele, State};
-use anyvar_core::translate::{translate, translate_copy_number};
 use anyvar_core::alleles::{Annotator, RecordOptions};
+use anyvar_core::translate::{translate, translate_copy_number};
+use anyvar_core::vrs::model::{Allele, State};
 use anyvar_fuzz::{record_options, source};
 use libfuzzer_sys::fuzz_target;
 

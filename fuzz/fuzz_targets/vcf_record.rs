@@ -5,12 +5,12 @@
 //! exactly the alleles the annotator computed, with no conflict when re-annotated.
 #![no_main]
 
-use anyvar_core::vrs::model::Allele;
 use anyvar_core::alleles::{AlleleSink, Annotator};
 use anyvar_core::vcf::{
-    annotate_in_memory, ingest_annotated_vcf, AnnotateOptions, Compression,
-    Input, Limits, MissingString,
+    annotate_in_memory, ingest_annotated_vcf, AnnotateOptions, Compression, Input, Limits,
+    MissingString,
 };
+use anyvar_core::vrs::model::Allele;
 use anyvar_fuzz::{options_and_file, record_options, scratch_file, source};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use anyvar_core::sequence::SequenceSource;
 use anyvar_core::alleles::RecordOptions;
+use anyvar_core::sequence::SequenceSource;
 
 /// 240 bases with runs (a poly-A, a CA and a TTG repeat, a poly-G) for normalization to expand
 /// over; 1-based positions 11 and 100 are `A`, as the seeds expect.
