@@ -42,7 +42,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -55,7 +54,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from bench_annotate import BIN, REPO, format_table, log, prepare, write_slice
 
+from anyvar import processes
 from anyvar.config import available_cores
+from anyvar.processes import free_port
 from anyvar.synthetic import reference_for, write_vcf
 
 UVICORN = BIN / "uvicorn"
@@ -150,20 +151,11 @@ class Databases:
 # servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clean_env(**settings: str) -> dict[str, str]:
-    """This environment without any AnyVar/SeqRepo/Celery setting, plus ``settings``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANYVAR_", "SEQREPO_", "CELERY_", "VIRTUAL_ENV"))
-    }
-    env.update(settings)
+    """This environment without any AnyVar/SeqRepo/Celery setting or virtualenv, plus
+    ``settings``."""
+    env = processes.clean_env(settings)
+    env.pop("VIRTUAL_ENV", None)
     return env
 
 
@@ -212,20 +204,6 @@ class Server:
         return {k: proc_status_kb(self.pid, k) * 1024 / 1e6 for k in keys}
 
 
-def stop(proc: subprocess.Popen, name: str) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        # uvicorn shuts down at once when idle; AnyVar 1.0 in the middle of a request (after
-        # an interrupt) would first finish it, on its event loop
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        log(f"{name} (pid {proc.pid}) still running 10 s after SIGTERM: killing it")
-        proc.kill()
-        proc.wait(timeout=30)
-
-
 @contextlib.contextmanager
 def server(
     name: str, uvicorn: Path, env: dict[str, str], cwd: Path, log_path: Path
@@ -234,43 +212,23 @@ def server(
     if not uvicorn.exists():
         raise BenchError(f"{uvicorn} not found")
     port = free_port()
-    cmd = [str(uvicorn), APP, "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [uvicorn, APP, "--host", "127.0.0.1", "--port", port]
     cmd += ["--log-level", "warning", "--no-access-log"]
-    cwd.mkdir(parents=True, exist_ok=True)  # no .env here: only `env` configures the server
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches this script, which stops the server
-            preexec_fn=_die_with_parent,
-        )
+    # In `cwd` (no .env there: only `env` configures the server), in a session of its own
+    # (Ctrl-C reaches this script, which stops it), dying with this script.
+    p = processes.Process.start(name, cmd, cwd, env, log_path, preexec_fn=_die_with_parent)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(
-                    f"{name} exited with status {proc.returncode} during startup "
-                    f"(log {log_path}):\n{log_tail(log_path)}"
-                )
-            try:
-                if httpx.get(f"{url}/service-info", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"{name} did not answer /service-info within {STARTUP_TIMEOUT:.0f} s "
-                    f"(log {log_path}):\n{log_tail(log_path)}"
-                )
-            time.sleep(0.2)
-        yield Server(name, proc, url, log_path)
+        try:
+            p.wait_until(lambda: processes.answers(f"{url}/service-info"), STARTUP_TIMEOUT)
+        except processes.ProcessError as e:
+            raise BenchError(str(e)) from None
+        yield Server(name, p.proc, url, log_path)
     finally:
-        stop(proc, name)
+        if p.alive():
+            # uvicorn shuts down at once when idle; AnyVar 1.0 in the middle of a request
+            # (after an interrupt) first finishes it, on its event loop
+            p.stop(grace=10)
 
 
 # --------------------------------------------------------------------------------------------

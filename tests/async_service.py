@@ -9,8 +9,6 @@ import gzip
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,8 @@ import pytest
 import redis
 from helpers import REPO
 
+from anyvar import processes
+from anyvar.processes import clean_env, free_port
 from anyvar.synthetic import Reference, make_reference, write_fasta, write_vcf
 
 REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('ANYVAR_TEST_REDIS_DB', '11')}"
@@ -32,7 +32,6 @@ WORKER_HOST = "anyvar-test"
 BIN = Path(sys.executable).parent
 CELERY = BIN / "celery"
 CELERY_APP = "anyvar.queueing.celery_worker:celery_app"
-_OWN_PREFIXES = ("ANYVAR_", "SEQREPO_", "CELERY_")
 
 ASYNC_MISSING = "Required modules and/or configurations for asynchronous VCF annotation are missing"
 
@@ -86,60 +85,24 @@ def wait_for(
 # --- processes --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    """The test's environment without our own variables (a developer's shell must not leak
-    into the processes under test), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Process:
-    """A process of ours, started in its own session so that it and its children (the
-    prefork pool) can be killed together by its process-group id."""
-
-    name: str
-    proc: subprocess.Popen
-    log: Path
+class Process(processes.Process):
+    """A process of the test's stack (see ``anyvar.processes``), started with a clean
+    environment; ``fail`` stops it and fails the test with its log."""
 
     @classmethod
-    def start(cls, name: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> Process:
-        cwd.mkdir(parents=True, exist_ok=True)
-        log = cwd / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [str(c) for c in cmd],
-                cwd=cwd,
-                env=clean_env(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return cls(name, proc, log)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        # The group outlives a killed leader while prefork children remain: kill it anyway.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=15)
+    def start(cls, name: str, cmd: list, cwd: Path, env: dict[str, str]) -> Process:  # type: ignore[override]
+        return super().start(name, cmd, cwd, clean_env(env))
 
     def fail(self, why: str) -> None:
         self.stop()
-        pytest.fail(f"{self.name}: {why}\n--- log ---\n{self.text()[-6000:]}")
+        pytest.fail(f"{self.name}: {why}\n--- log ---\n{self.tail()}")
+
+    def ready_within(self, ready, timeout: float, what: str) -> None:
+        try:
+            self.wait_until(ready, timeout, what)
+        except processes.ProcessError as e:
+            self.stop()
+            pytest.fail(str(e))
 
 
 @dataclass
@@ -147,13 +110,7 @@ class Worker(Process):
     node: str = ""
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while f"{self.node} ready." not in self.text():
-            if not self.alive():
-                self.fail(f"the worker exited with {self.proc.returncode}")
-            if time.monotonic() > deadline:
-                self.fail(f"the worker was not ready in {timeout}s")
-            time.sleep(0.05)
+        self.ready_within(lambda: f"{self.node} ready." in self.text(), timeout, "ready")
 
     def children(self) -> list[int]:
         """Pids of the pool's child processes (prefork)."""
@@ -196,17 +153,8 @@ class Api(Process):
         self.client = httpx.Client(base_url=self.url, timeout=120)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.alive():
-                self.fail(f"the API exited with {self.proc.returncode}")
-            try:
-                self.client.get("/service-info", timeout=2)
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    self.fail(f"the API did not answer in {timeout}s")
-                time.sleep(0.05)
+        probe = f"{self.url}/service-info"
+        self.ready_within(lambda: processes.answers(probe), timeout, "answering")
 
     def stop(self) -> None:
         self.client.close()

@@ -7,9 +7,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import os
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,24 +21,11 @@ import httpx
 import pytest
 from helpers import REPO, SEQREPO_CLI, build_seqrepo
 
+from anyvar.processes import Process, clean_env, free_port
+
 PG_ADMIN_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORAGE_KINDS = ("sqlite", "postgresql")
 TABLES = ("alleles", "locations", "sequence_references")
-
-# Variables of ours that must not leak from the developer's shell into a server under test.
-_OWN_PREFIXES = ("ANYVAR_", "SEQREPO_", "CELERY_")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
-    env.update(extra)
-    return env
 
 
 @dataclass
@@ -60,13 +45,7 @@ class Server:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
+        Process(self.url, self.proc, self.log).stop(grace=15)
 
     def leftovers(self) -> list[str]:
         """Temporary files of ours still in the server's TMPDIR."""
@@ -124,14 +103,8 @@ def _launch(workdir: Path, tmpdir: Path, env: dict[str, str], gunicorn_workers: 
         log = workdir / f"uvicorn-{port}.log"
         command = ["uvicorn", "anyvar.restapi.main:app", "--host", "127.0.0.1"]
         command += ["--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *command],
-            cwd=workdir,
-            env=server_env({"TMPDIR": str(tmpdir), **env}),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    env = clean_env({"TMPDIR": str(tmpdir), **env})
+    proc = Process.start(log.stem, [sys.executable, "-m", *command], workdir, env, log).proc
     return Server(f"http://127.0.0.1:{port}", proc, log, tmpdir, env.get("ANYVAR_STORAGE_URI", ""))
 
 
@@ -150,7 +123,7 @@ def run_until_exit(workdir: Path, env: dict[str, str], timeout: float = 60):
             str(free_port()),
         ],
         cwd=workdir,
-        env=server_env({"TMPDIR": str(workdir), **env}),
+        env=clean_env({"TMPDIR": str(workdir), **env}),
         capture_output=True,
         text=True,
         timeout=timeout,

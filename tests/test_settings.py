@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from service import free_port, server_env
 
 from anyvar.config import Settings
+from anyvar.processes import clean_env, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -47,7 +47,7 @@ def test_bad_settings_stop_the_start_with_one_line_each(program, tmp_path, vecto
     done = subprocess.run(
         command(program),
         cwd=tmp_path,
-        env=server_env(env),
+        env=clean_env(env),
         capture_output=True,
         text=True,
         timeout=120,

@@ -18,13 +18,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from anyvar.config import CANNOT_START, Settings, available_cores, load_settings, say_cannot_start
 from anyvar.exceptions import SettingsError
+from anyvar.processes import answers, free_port, kill_group
 
 CELERY_APP = "anyvar.queueing.celery_worker:celery_app"
 API_APP = "anyvar.restapi.main:app"
@@ -48,12 +47,6 @@ def emit(line: str) -> None:
     with _print_lock:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def check_port(host: str, port: int) -> None:
@@ -112,10 +105,7 @@ class Child:
     def kill_group(self) -> None:
         """SIGKILL to the child's process group: the child and whatever it forked."""
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_group(self.proc)
 
     def terminate(self) -> None:
         if self.alive():
@@ -381,7 +371,7 @@ class Supervisor:
                 self.api.kill_group()
                 time.sleep(1)
                 self.api.start()
-            if answers(self.url):
+            if answers(f"{self.url}/service-info"):
                 return True
             self.check_redis()
             time.sleep(0.2)
@@ -439,16 +429,6 @@ class Supervisor:
         if self.redis_dir is not None:
             shutil.rmtree(self.redis_dir, ignore_errors=True)
         say("stopped")
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/service-info", timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered (a 401 when tokens are configured)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def print_banner(url: str, p: Plan) -> None:
