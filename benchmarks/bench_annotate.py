@@ -9,7 +9,7 @@ What it does:
 
 * generates (once per ``--records``/``--seed``; reused afterwards) a synthetic reference and VCF
   with ``anyvar.synthetic.generate``, a bgzipped copy of the VCF, and a SeqRepo instance built
-  from the FASTA with the ``seqrepo`` CLI (``build_seqrepo`` from ``tests/conftest.py``);
+  from the FASTA with the ``seqrepo`` CLI (``build_seqrepo`` from ``tests/helpers.py``);
 * times our CLI on the whole file in four configurations (IDs only / with ``--vrs-attributes``,
   plain / bgzip in and out), each a separate child process whose own peak RSS is measured;
 * times vrs-python's CLI on a slice (``--vrs-slice`` records, default 10,000) of the same file
@@ -62,9 +62,9 @@ BREAKEND = re.compile(r"[\[\]]|^\.[^.]|[^.]\.$")
 
 
 def _build_seqrepo():
-    """``build_seqrepo`` from tests/conftest.py (imported by path: tests/ is not a package)."""
+    """``build_seqrepo`` from tests/helpers.py (imported by path: tests/ is not a package)."""
     spec = importlib.util.spec_from_file_location(
-        "_anyvar_tests_conftest", REPO / "tests" / "conftest.py"
+        "_anyvar_tests_helpers", REPO / "tests" / "helpers.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

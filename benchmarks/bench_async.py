@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import signal
 import statistics
@@ -76,6 +75,7 @@ from bench_service import (
     verdict,
 )
 
+from anyvar import processes
 from anyvar.config import available_cores
 
 ANYVAR = BIN / "anyvar"
@@ -99,22 +99,6 @@ class Worker:
     log_path: Path
 
 
-def stop_group(proc: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
-    """SIGTERM to the process (a Celery worker's main process: warm shutdown, it stops its
-    prefork children), SIGKILL to its whole process group (created for it) after ``timeout``,
-    and to whatever of the group is left anyway."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            log(f"{name} (pid {proc.pid}) still running {timeout:.0f} s after SIGTERM: killing")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=30)
-
-
 @contextlib.contextmanager
 def worker(
     name: str, celery: Path, node: str, env: dict[str, str], cwd: Path, log_path: Path
@@ -125,39 +109,22 @@ def worker(
         raise BenchError(f"{celery} not found")
     cmd = [str(celery), "-A", CELERY_APP, "worker", "--pool=prefork", "--concurrency=1"]
     cmd += ["-n", node, "-l", "info"]
-    cwd.mkdir(parents=True, exist_ok=True)  # no .env here: only `env` configures the worker
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped with its children
-            preexec_fn=_die_with_parent,
-        )
+    # In `cwd` (no .env there: only `env` configures the worker), in a session of its own:
+    # stopped with its prefork children (SIGTERM is a warm shutdown; then its group is killed).
+    p = processes.Process.start(name, cmd, cwd, env, log_path, preexec_fn=_die_with_parent)
+    host_free = node.split("@", 1)[0] + "@"
+
+    def ready() -> bool:
+        return any(host_free in line and " ready." in line for line in p.text().splitlines())
+
     try:
-        deadline = time.monotonic() + WORKER_STARTUP_TIMEOUT
-        host_free = node.split("@", 1)[0] + "@"
-        while True:
-            text = log_path.read_text(errors="replace")
-            if any(host_free in line and " ready." in line for line in text.splitlines()):
-                break
-            if proc.poll() is not None:
-                raise BenchError(
-                    f"{name} exited with status {proc.returncode} during startup "
-                    f"(log {log_path}):\n{log_tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"{name} was not ready within {WORKER_STARTUP_TIMEOUT:.0f} s "
-                    f"(log {log_path}):\n{log_tail(log_path)}"
-                )
-            time.sleep(0.1)
-        yield Worker(name, proc, log_path)
+        try:
+            p.wait_until(ready, WORKER_STARTUP_TIMEOUT)
+        except processes.ProcessError as e:
+            raise BenchError(str(e)) from None
+        yield Worker(name, p.proc, log_path)
     finally:
-        stop_group(proc, name)
+        p.stop(grace=20)
 
 
 def flush_redis(url: str) -> None:
