@@ -39,6 +39,7 @@ from async_service import (
 )
 
 import anyvar
+from anyvar import processes
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -53,7 +54,7 @@ class RedisServer:
 
     directory: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
+    process: processes.Process | None = None
 
     @property
     def url(self) -> str:
@@ -63,8 +64,8 @@ class RedisServer:
         cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always"]
         cmd += ["--save", "", "--protected-mode", "no"]
-        with (self.directory / "redis.log").open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        log = self.directory / f"redis-{time.monotonic_ns()}.log"  # one per start
+        self.process = processes.Process.start("redis", cmd, self.directory, dict(os.environ), log)
         client = redis.Redis.from_url(self.url)
 
         def up() -> bool:
@@ -73,13 +74,12 @@ class RedisServer:
             except redis.ConnectionError:
                 return False
 
-        wait_for(up, 20, f"redis on port {self.port}")
+        self.process.wait_until(up, 20, f"answering on port {self.port}")
         client.close()
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        assert self.process is not None
+        self.process.stop()
 
 
 @dataclass

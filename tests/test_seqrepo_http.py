@@ -5,19 +5,17 @@ it must agree with reading the same instance as ``seqrepo+file://``."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from helpers import data_lines, run_cli, vrs_ids
-from service import build_seqrepo_with_refseq, free_port
+from service import build_seqrepo_with_refseq
 
 import anyvar
 from anyvar.exceptions import TranslationError
+from anyvar.processes import Process, ProcessError, answers, clean_env, free_port
 from anyvar.synthetic import generate
 
 REFSEQ = {"chr1": "NC_000001.11", "chr2": "NC_000002.12", "chr3": "NC_000003.12"}
@@ -50,31 +48,17 @@ sys.exit(cli.main())
 def seqrepo_rest_service(instance: Path, log: Path) -> Iterator[str]:
     """A running seqrepo-rest-service for ``instance``; yields its ``seqrepo+http://`` URI."""
     port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(port), str(instance)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    cmd = [sys.executable, "-c", LAUNCHER, port, instance]
+    service = Process.start("seqrepo-rest-service", cmd, log.parent, clean_env({}), log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"seqrepo-rest-service exited ({proc.returncode}): {log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/seqrepo/1/ping", timeout=5).is_success:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"seqrepo-rest-service did not answer in 60 s: {log.read_text()}")
-            time.sleep(0.2)
+        ping = f"http://127.0.0.1:{port}/seqrepo/1/ping"
+        try:
+            service.wait_until(lambda: answers(ping), timeout=60, what="answering")
+        except ProcessError as e:
+            pytest.fail(str(e))
         yield f"seqrepo+http://127.0.0.1:{port}/seqrepo"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        service.stop(grace=10)
 
 
 @pytest.fixture(scope="module")
