@@ -175,10 +175,7 @@ def allele_ids(
     pos: npt.NDArray[np.int64],
     reference: list[str],
     alt: list[str],
-    *,
-    assembly: str,
-    require_validation: bool,
-    threads: int,
+    options: _AnnotateOptions,
 ) -> npt.NDArray[np.object_]: ...
 def ingest_annotated_vcf(
     source: SequenceSource,

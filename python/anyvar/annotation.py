@@ -188,14 +188,14 @@ def allele_ids(
     """
     import numpy as np
 
-    source = open_sequence_source(dataproxy_uri)
+    options = AnnotateOptions(
+        assembly=assembly, require_validation=require_validation, threads=threads
+    ).resolved(get_settings())
     return _core.allele_ids(
-        source,
+        open_sequence_source(dataproxy_uri),
         _strings(chrom),
         np.ascontiguousarray(pos, dtype=np.int64),
         _strings(ref),
         _strings(alt),
-        assembly=assembly,
-        require_validation=require_validation,
-        threads=AnnotateOptions(threads=threads).resolved(get_settings()).threads,
+        options,
     )

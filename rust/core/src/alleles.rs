@@ -339,9 +339,131 @@ pub trait AlleleSink {
     fn put(&mut self, alleles: Vec<Allele>) -> std::result::Result<(), String>;
 }
 
+/// One VCF-style variant, as a caller holding columns of them has it: CHROM, POS (1-based; a
+/// negative one has no allele), REF, ALT.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant<'a> {
+    pub chrom: &'a str,
+    pub pos: i64,
+    pub reference: &'a str,
+    pub alt: &'a str,
+}
+
+/// The Allele id the annotator computes for each variant's ALT, in order; None where there is
+/// none (unknown contig, symbolic, `*` or breakend ALT, a REF that does not match with
+/// validation). Over `threads` threads, 4,096 variants per task, each task with its own
+/// annotator (sequence cache and scratch buffers).
+pub fn allele_ids(
+    source: &SequenceSource,
+    variants: &[Variant<'_>],
+    options: &RecordOptions,
+    threads: usize,
+) -> Result<Vec<Option<String>>> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("anyvar-ids-{i}"))
+        .build()
+        .map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
+    pool.install(|| {
+        variants
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut annotator = Annotator::new(source, options);
+                chunk
+                    .iter()
+                    .map(|v| {
+                        if v.pos < 0 {
+                            return Ok(None);
+                        }
+                        let pos = v.pos.to_string();
+                        let allele = annotator.alt_allele(
+                            v.chrom.as_bytes(),
+                            pos.as_bytes(),
+                            v.reference.as_bytes(),
+                            v.alt.as_bytes(),
+                        )?;
+                        Ok(allele.ok().flatten().map(|a| a.id()))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<Vec<_>>>>()
+            .map(|parts| parts.into_iter().flatten().collect())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ids of the spec's vector alleles (vrs-python's, in alleles.tsv) from columns, in
+    /// order, on one thread and on three; variants without an allele give None in place.
+    #[test]
+    fn allele_ids_of_columns_are_vrs_pythons() {
+        let vectors =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors");
+        let uri = format!(
+            "seqrepo+file://{}",
+            vectors.join("seqrepo/2024-01-01").display()
+        );
+        let source = SequenceSource::open(&uri, None).unwrap();
+        let table = std::fs::read_to_string(vectors.join("alleles.tsv")).unwrap();
+        let mut expected: Vec<(Vec<String>, Option<String>)> = table
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let cols: Vec<&str> = line.split('\t').collect();
+                (
+                    cols[1]
+                        .splitn(4, '-')
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                    Some(cols[2].to_string()),
+                )
+            })
+            // ALTs only; a breakend ALT has no id in an annotated VCF (vrs-python's annotator
+            // writes `.`), though its expression translates: checked as None below.
+            .filter(|(c, _)| c[2] != c[3] && !c[3].contains(['[', ']']))
+            .collect();
+        expected.push((
+            ["chr1", "273", "A", "A]chr2:10]"]
+                .map(str::to_string)
+                .to_vec(),
+            None,
+        ));
+        expected.push((["chr1", "-1", "A", "G"].map(str::to_string).to_vec(), None));
+        expected.push((
+            ["chrNope", "5", "A", "G"].map(str::to_string).to_vec(),
+            None,
+        ));
+        expected.push((
+            ["chr1", "11", "A", "<DEL>"].map(str::to_string).to_vec(),
+            None,
+        ));
+        let variants: Vec<Variant<'_>> = expected
+            .iter()
+            .map(|(c, _)| Variant {
+                chrom: &c[0],
+                pos: c[1].parse().unwrap(),
+                reference: &c[2],
+                alt: &c[3],
+            })
+            .collect();
+        let options = RecordOptions {
+            assembly: "GRCh38".into(),
+            for_ref: false,
+            vrs_attributes: false,
+            require_validation: false,
+        };
+        let want: Vec<Option<String>> = expected.iter().map(|(_, id)| id.clone()).collect();
+        assert!(want.len() > 10);
+        for threads in [1, 3] {
+            assert_eq!(
+                allele_ids(&source, &variants, &options, threads).unwrap(),
+                want
+            );
+        }
+    }
 
     #[test]
     fn expression_parsing_follows_the_gnomad_pattern() {

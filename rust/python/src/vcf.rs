@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyvar_core::alleles::{AlleleSink, Annotator, RecordOptions};
+use anyvar_core::alleles::{self, AlleleSink, RecordOptions, Variant};
 use anyvar_core::storage::{LoadProgress, Pending};
 use anyvar_core::vcf::{
     self, AnnotateOptions, Compression, Input, Limits, MissingString, Output, Range,
@@ -15,7 +15,6 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rayon::prelude::*;
 
 use crate::detach::wait_detached;
 use crate::{to_py, SequenceSource, Storage};
@@ -260,11 +259,10 @@ impl AlleleSink for PySink {
     }
 }
 
-/// VRS Allele ids for parallel arrays of VCF-style CHROM, POS, REF, ALT; None where there is no
-/// allele (unknown contig, symbolic ALT, REF mismatch with validation...).
-#[allow(clippy::too_many_arguments)]
+/// VRS Allele ids for parallel arrays of VCF-style CHROM, POS, REF, ALT, as `options` (an
+/// `AnnotateOptions`: its assembly, require_validation and threads) say; None where there is
+/// no allele (unknown contig, symbolic ALT, REF mismatch with validation...).
 #[pyfunction]
-#[pyo3(signature = (source, chrom, pos, reference, alt, *, assembly, require_validation, threads))]
 pub(crate) fn allele_ids<'py>(
     py: Python<'py>,
     source: &SequenceSource,
@@ -272,11 +270,9 @@ pub(crate) fn allele_ids<'py>(
     pos: PyReadonlyArray1<'py, i64>,
     reference: Vec<String>,
     alt: Vec<String>,
-    assembly: String,
-    require_validation: bool,
-    threads: usize,
+    options: Options,
 ) -> PyResult<Bound<'py, PyArray1<Py<PyAny>>>> {
-    let pos = pos.as_slice()?.to_vec();
+    let pos = pos.as_slice()?;
     let n = chrom.len();
     if pos.len() != n || reference.len() != n || alt.len() != n {
         return Err(PyValueError::new_err(format!(
@@ -286,45 +282,23 @@ pub(crate) fn allele_ids<'py>(
             alt.len()
         )));
     }
-    let options = RecordOptions {
-        assembly,
+    let variants: Vec<Variant<'_>> = (0..n)
+        .map(|i| Variant {
+            chrom: &chrom[i],
+            pos: pos[i],
+            reference: &reference[i],
+            alt: &alt[i],
+        })
+        .collect();
+    let record = RecordOptions {
         for_ref: false,
         vrs_attributes: false,
-        require_validation,
+        ..options.to_core()?.record
     };
     let source = source.inner.clone();
-    let ids: anyvar_core::Result<Vec<Option<String>>> = py.detach(|| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let rows: Vec<usize> = (0..n).collect();
-        pool.install(|| {
-            rows.par_chunks(4096)
-                .map(|chunk| {
-                    let mut annotator = Annotator::new(&source, &options);
-                    chunk
-                        .iter()
-                        .map(|&i| {
-                            if pos[i] < 0 {
-                                return Ok(None);
-                            }
-                            let p = pos[i].to_string();
-                            let allele = annotator.alt_allele(
-                                chrom[i].as_bytes(),
-                                p.as_bytes(),
-                                reference[i].as_bytes(),
-                                alt[i].as_bytes(),
-                            )?;
-                            Ok(allele.ok().flatten().map(|a| a.id()))
-                        })
-                        .collect::<anyvar_core::Result<Vec<_>>>()
-                })
-                .collect::<anyvar_core::Result<Vec<Vec<_>>>>()
-                .map(|v| v.into_iter().flatten().collect())
-        })
-    });
-    let ids = ids.map_err(to_py)?;
+    let ids = py
+        .detach(|| alleles::allele_ids(&source, &variants, &record, options.threads))
+        .map_err(to_py)?;
     let objects: Vec<Py<PyAny>> = ids
         .into_iter()
         .map(|id| match id {
