@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
         &Limits::default(),
         &mut sink,
         with_conflicts.then_some(&mut csv as &mut dyn std::io::Write),
+        &mut |_| Ok(()),
     ) else {
         return;
     };

@@ -104,6 +104,7 @@ fuzz_target!(|data: &[u8]| {
             &options.limits,
             &mut sink,
             Some(&mut conflicts),
+            &mut |_| Ok(()),
         )
         .unwrap_or_else(|e| {
             panic!(

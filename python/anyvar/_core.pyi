@@ -180,11 +180,11 @@ def allele_ids(
 def ingest_annotated_vcf(
     source: SequenceSource,
     input: str,
+    options: _AnnotateOptions,
     *,
-    assembly: str,
-    limits: tuple[int, int],
     storage: Storage | None = None,
     conflicts: str | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]: ...
 
 _Range = tuple[int, int, int | None, bool]

@@ -113,16 +113,24 @@ class Registry:
         for thread in threads:
             thread.join()
 
-    def ingest(self, input_path: Path, *, assembly: str, conflicts: Path | None) -> dict[str, int]:
+    def ingest(
+        self,
+        input_path: Path,
+        *,
+        assembly: str,
+        conflicts: Path | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, int]:
         """Registers the alleles of an already annotated VCF; with ``conflicts``, writes there
-        the CSV of ids that differ from a fresh annotation."""
+        the CSV of ids that differ from a fresh annotation. ``progress(records)`` is called
+        every few thousand records; an exception it raises stops the ingestion."""
         return _core.ingest_annotated_vcf(
             self.source,
             str(input_path),
-            assembly=assembly,
-            limits=self.settings.limits(),
+            AnnotateOptions(assembly=assembly).resolved(self.settings),
             storage=self.storage,
             conflicts=str(conflicts) if conflicts else None,
+            progress=progress,
         )
 
     def register(

@@ -262,7 +262,12 @@ def ingest_annotated_vcf(self, **kwargs) -> str | None:
     def work(input_path: Path, output: Path, progress: Progress) -> None:
         progress.storing(0, 0)  # annotated already: the core reads and registers in one pass
         conflicts = output if request.require_validation else None
-        summary = registry().ingest(input_path, assembly=request.assembly, conflicts=conflicts)
+        summary = registry().ingest(
+            input_path,
+            assembly=request.assembly,
+            conflicts=conflicts,
+            progress=progress.records,  # a cancel or the time limit stops it there
+        )
         if conflicts is None:
             # AnyVar's body of a finished registration, with our counts beside it.
             done = {

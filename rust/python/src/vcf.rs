@@ -16,7 +16,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::detach::wait_detached;
+use crate::detach::{wait_detached, Turns};
 use crate::{to_py, SequenceSource, Storage};
 
 /// `anyvar.annotation.AnnotateOptions`, read by attribute name: the one parameter list of an
@@ -143,20 +143,15 @@ pub(crate) fn annotate_vcf(
     let input = input.map_or(Input::Stdin, Input::Path);
     let output = output.map_or(Output::Stdout, Output::Path);
     let source = source.inner.clone();
-    let mut callback_error: Option<PyErr> = None;
-    // Every progress tick also lets Python handle signals, so Ctrl-C and Celery's time limits
-    // stop a run; an exception raised by `progress` cancels it the same way.
+    // Every progress tick lets Python handle signals, so Ctrl-C and Celery's time limits stop
+    // a run; an exception raised by `progress` cancels it the same way.
+    let mut turns = Turns::default();
     let mut on_progress = |p: &vcf::Progress| -> anyvar_core::Result<()> {
-        Python::attach(|py| {
-            py.check_signals()?;
-            if let Some(cb) = &progress {
-                cb.call1(py, (p.records, p.bytes_read, p.total_bytes))?;
-            }
-            Ok::<_, PyErr>(())
-        })
-        .map_err(|e| {
-            callback_error = Some(e);
-            Error::Cancelled
+        turns.take(|py| match &progress {
+            Some(cb) => cb
+                .call1(py, (p.records, p.bytes_read, p.total_bytes))
+                .map(drop),
+            None => Ok(()),
         })
     };
     let mut annotate = |sink: Option<&mut dyn AlleleSink>| {
@@ -181,13 +176,10 @@ pub(crate) fn annotate_vcf(
     };
     let (summary, pending) = match result {
         Ok(done) => done,
-        Err(Error::Cancelled) if callback_error.is_some() => {
-            return Err(callback_error.expect("checked"))
-        }
         Err(Error::Sink(_)) if function_sink.as_ref().is_some_and(|s| s.error.is_some()) => {
             return Err(function_sink.and_then(|s| s.error).expect("checked"))
         }
-        Err(e) => return Err(to_py(e)),
+        Err(e) => return Err(turns.error(e)),
     };
     let d = PyDict::new(py);
     d.set_item("records", summary.records)?;
@@ -309,19 +301,20 @@ pub(crate) fn allele_ids<'py>(
     Ok(PyArray1::from_vec(py, objects))
 }
 
-/// Registers the alleles of an already annotated VCF, reading within `limits` (longest line,
-/// longest header); with `conflicts`, writes the CSV of ids that differ from a fresh
-/// annotation there.
+/// Registers the alleles of an already annotated VCF, reading as `options` (an
+/// `AnnotateOptions`: its assembly and limits) say; with `conflicts`, writes the CSV of ids
+/// that differ from a fresh annotation there. `progress(records)` is called every few
+/// thousand records; an exception it raises, or a signal's, stops the ingestion.
 #[pyfunction]
-#[pyo3(signature = (source, input, *, assembly, limits, storage=None, conflicts=None))]
+#[pyo3(signature = (source, input, options, *, storage=None, conflicts=None, progress=None))]
 pub(crate) fn ingest_annotated_vcf(
     py: Python<'_>,
     source: &SequenceSource,
     input: PathBuf,
-    assembly: String,
-    limits: (u64, u64),
+    options: Options,
     storage: Option<&Storage>,
     conflicts: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyDict>> {
     struct Discard;
     impl AlleleSink for Discard {
@@ -329,18 +322,25 @@ pub(crate) fn ingest_annotated_vcf(
             Ok(())
         }
     }
-    let options = RecordOptions {
-        assembly,
-        for_ref: true,
-        vrs_attributes: false,
-        require_validation: true,
-    };
-    let limits = Limits {
-        max_line_bytes: limits.0,
-        max_header_bytes: limits.1,
-    };
+    let core = options.to_core()?;
+    let (limits, options) = (
+        core.limits,
+        RecordOptions {
+            for_ref: true,
+            vrs_attributes: false,
+            require_validation: true,
+            ..core.record
+        },
+    );
     let source = source.inner.clone();
     let storage = storage.map(|s| s.inner.clone());
+    let mut turns = Turns::default();
+    let mut on_progress = |records: u64| -> anyvar_core::Result<()> {
+        turns.take(|py| match &progress {
+            Some(cb) => cb.call1(py, (records,)).map(drop),
+            None => Ok(()),
+        })
+    };
     let ingest = |sink: &mut dyn AlleleSink| -> anyvar_core::Result<_> {
         let mut csv = match &conflicts {
             Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
@@ -353,7 +353,15 @@ pub(crate) fn ingest_annotated_vcf(
         };
         let csv_ref = csv.as_mut().map(|w| w as &mut dyn std::io::Write);
         let input = Input::Path(input);
-        let summary = vcf::ingest_annotated_vcf(&source, &input, &options, &limits, sink, csv_ref)?;
+        let summary = vcf::ingest_annotated_vcf(
+            &source,
+            &input,
+            &options,
+            &limits,
+            sink,
+            csv_ref,
+            &mut on_progress,
+        )?;
         if let Some(mut w) = csv {
             std::io::Write::flush(&mut w).map_err(|e| Error::Io {
                 context: "writing the conflicts".into(),
@@ -362,17 +370,20 @@ pub(crate) fn ingest_annotated_vcf(
         }
         Ok(summary)
     };
-    let summary = match &storage {
+    let ingested = match &storage {
         Some(st) => {
             let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let (summary, pending) = py
-                .detach(|| st.register_from(parallel, ingest))
-                .map_err(to_py)?;
-            PendingRegistration::new(pending).wait(py, None)?;
-            summary
+            py.detach(|| st.register_from(parallel, ingest))
+                .map(|(summary, pending)| (summary, Some(pending)))
         }
-        None => py.detach(|| ingest(&mut Discard)).map_err(to_py)?,
+        None => py
+            .detach(|| ingest(&mut Discard))
+            .map(|summary| (summary, None)),
     };
+    let (summary, pending) = ingested.map_err(|e| turns.error(e))?;
+    if let Some(pending) = pending {
+        PendingRegistration::new(pending).wait(py, None)?;
+    }
     let d = PyDict::new(py);
     d.set_item("records", summary.records)?;
     d.set_item("alleles", summary.alleles)?;

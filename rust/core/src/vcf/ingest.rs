@@ -156,9 +156,13 @@ impl DeclaredInfo {
     }
 }
 
+/// Records between two calls of an ingestion's `progress`.
+const PROGRESS_EVERY: u64 = 4096;
+
 /// Registers the alleles of an annotated VCF through `sink`, reading within `limits`; with
 /// `conflicts`, re-annotates each record and writes a CSV row for every id that differs from
-/// the file's.
+/// the file's. `progress` is called with the records read every few thousand records; an
+/// error it returns ends the ingestion with that error.
 pub fn ingest_annotated_vcf(
     source: &SequenceSource,
     input: &Input,
@@ -166,6 +170,7 @@ pub fn ingest_annotated_vcf(
     limits: &Limits,
     sink: &mut dyn AlleleSink,
     mut conflicts: Option<&mut dyn Write>,
+    progress: &mut dyn FnMut(u64) -> Result<()>,
 ) -> Result<IngestSummary> {
     let mut reader = open_input(input, 1)?.reader;
     let mut declared = DeclaredInfo::default();
@@ -205,6 +210,9 @@ pub fn ingest_annotated_vcf(
             )
         })?;
         summary.records += 1;
+        if summary.records % PROGRESS_EVERY == 0 {
+            progress(summary.records)?; // where a caller may stop the run (Error::Cancelled)
+        }
         let (chrom, pos, reference, alts, info) = (
             cols.get(&line, 0),
             cols.get(&line, 1),
