@@ -39,15 +39,16 @@ def queued(store: RunStore) -> str:
 
 def running(store: RunStore) -> str:
     run_id = queued(store)
-    assert store.start(run_id) == "queued"
+    assert store.start(run_id, f"/nowhere/{run_id}.input") == "queued"
     return run_id
 
 
 def test_a_run_goes_from_queued_to_running_to_succeeded_with_its_outputs(store):
     run_id = queued(store)
     assert store.get(run_id)["status"] == "queued"
-    assert store.start(run_id) == "queued"
-    assert store.start(run_id) == "running", "a redelivered task finds its run running"
+    task_input = f"/nowhere/{run_id}.input"
+    assert store.start(run_id, task_input) == "queued"
+    assert store.start(run_id, task_input) == "running", "a redelivered task finds it running"
     assert store.succeed(run_id, ["/a.part-0", "/a.part-1"]) == "succeeded"
     run = store.get(run_id)
     assert (run["status"], run["phase"]) == ("succeeded", "done")
@@ -80,7 +81,7 @@ def test_a_queued_run_is_cancelled_at_once_and_never_starts(store):
         "done",
         CANCELLED["error_code"],
     )
-    assert store.start(run_id) == "cancelled", "its task, delivered later, finds it ended"
+    assert store.start(run_id, f"/nowhere/{run_id}.input") == "cancelled", "its task, later"
     assert store.get(run_id)["status"] == "cancelled"
 
 
@@ -114,10 +115,23 @@ def test_cancelling_an_ended_run_deletes_it_and_frees_its_id(store, ended):
 
 
 def test_unknown_runs_have_no_transitions(store):
-    assert store.start("nope") == ""
+    assert store.start("nope", "/x") == ""
     assert store.end("nope", "succeeded") == ""
     assert store.cancel("nope") == ""
     assert store.get("nope") is None
+
+
+def test_a_task_of_a_run_the_id_named_before_does_not_start_the_new_one(store):
+    """Cancelled while queued, then submitted again: the first run's task, delivered late,
+    must not take the second run (found by CI: it ran it on the first run's removed input)."""
+    run_id = queued(store)
+    first_input = f"/nowhere/{run_id}.input"
+    store.cancel(run_id)
+    store.update(run_id, collected=1)
+    store.reserve(run_id, {"kind": "vcf", "input": "/nowhere/second.input"})
+    assert store.start(run_id, first_input) == "replaced"
+    assert store.get(run_id)["status"] == "queued"
+    assert store.start(run_id, "/nowhere/second.input") == "queued"
 
 
 def test_a_replaced_run_hands_back_its_files_for_removal(store, tmp_path: Path):

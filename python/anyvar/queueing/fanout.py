@@ -41,7 +41,10 @@ def annotate_chunk(self, index: int, range: list, **kwargs) -> str | None:
     store = run_store()
     key = store.key(run_id)
     attempts = store.client.hincrby(key, f"attempts:{index}", 1)
-    if store.start(run_id) not in ("queued", "running"):
+    found = store.start(run_id, request.input_file_path)
+    if found == "replaced":
+        return None  # a chunk of an earlier run under this id: nothing of it is left
+    if found not in ("queued", "running"):
         _end_cancelled(store, run_id, request.input_file_path)
         return None
     if attempts > settings.vcf_chunk_attempts:

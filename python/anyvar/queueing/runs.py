@@ -64,13 +64,18 @@ return {1, old[1] or '', old[2] or ''}
 """
 
 # A worker takes a run: running from queued (or from running: delivered again after its worker
-# was lost). KEYS: record. Returns the state it found ('' for none).
+# was lost), unless the task is of another run that had this id (cancelled while queued, then
+# submitted again: its input is not the record's). KEYS: record; ARGV: the task's input.
+# Returns the state it found ('' for none, 'replaced' for another run's task).
 _START = """
 local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return '' end
+local input = redis.call('HGET', KEYS[1], 'input')
+if input and input ~= '' and input ~= ARGV[1] then return 'replaced' end
 if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'running')
 end
-return status or ''
+return status
 """
 
 # Ends an active run: with its outcome from queued or running, as cancelled from cancelling
@@ -197,9 +202,10 @@ class RunStore:
             raise RunIdInUse(run_id, result[1])
         return result[1], result[2]
 
-    def start(self, run_id: str) -> str:
-        """A worker takes the run (see ``_START``); returns the state it found."""
-        return self.client.eval(_START, 1, self.key(run_id))
+    def start(self, run_id: str, input: str) -> str:
+        """A worker takes the run whose input is ``input`` (see ``_START``); returns the state
+        it found, or ``replaced`` when the id now names another run."""
+        return self.client.eval(_START, 1, self.key(run_id), str(input))
 
     def update(self, run_id: str, **fields: Any) -> None:
         self.client.hset(

@@ -171,7 +171,12 @@ def _run(task, kind: str, input_file_path: str, work) -> str | None:
     if store.get(run_id) is None:
         # Published by another client (AnyVar's task name and arguments): record it here.
         store.reserve(run_id, {"kind": kind, "input": input_file_path})
-    found = store.start(run_id)
+    found = store.start(run_id, input_file_path)
+    if found == "replaced":
+        # A task of an earlier run under this id (cancelled while queued, its files gone):
+        # the run the id names now has a task of its own.
+        log.info("skipped a task of a replaced run %s", run_id)
+        return None
     if found not in ("queued", "running"):
         # Cancelled while queued, or while its worker was lost: nothing to do and nothing to
         # leave behind.
