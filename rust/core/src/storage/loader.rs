@@ -32,7 +32,7 @@ const COALESCE: usize = 50_000;
 const LOAD_CHUNK: usize = 50_000;
 
 /// The annotation side of a loader: an [`AlleleSink`] that queues batches for the loader thread.
-pub struct LoaderSink {
+pub(super) struct LoaderSink {
     tx: Sender<Vec<Allele>>,
 }
 
@@ -46,7 +46,7 @@ impl AlleleSink for LoaderSink {
 }
 
 /// The storage side of a loader.
-pub struct Loader {
+pub(super) struct Loader {
     handle: JoinHandle<Result<u64>>,
     abandoned: Arc<AtomicBool>,
     progress: Arc<LoadProgress>,
@@ -75,14 +75,14 @@ impl Loader {
     /// Closes `sink` without the load phase (the run failed): what was already admitted stays
     /// listed in `allele_bins`, where searches skip entries whose allele is not stored. Returns
     /// the loader's own error, if it had one (else 0: no allele was stored).
-    pub fn abandon(self, sink: LoaderSink) -> Result<u64> {
+    fn abandon(self, sink: LoaderSink) -> Result<u64> {
         self.abandoned.store(true, Ordering::SeqCst);
         drop(sink);
         self.join()
     }
 
     /// A handle on the load phase's progress, readable from any thread while it runs.
-    pub fn progress(&self) -> Arc<LoadProgress> {
+    fn progress(&self) -> Arc<LoadProgress> {
         self.progress.clone()
     }
 
